@@ -1,0 +1,110 @@
+"""The calls the CLI makes, for use from notebooks and scripts too."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .architecture import Architecture, ProjectionLayer
+from .bank import DirectionBank, bank_from_factorization
+from .catalogue import get_entry
+from .checkpoint import Checkpoint
+from .errors import SefaZooError
+from .factorizer import factorize
+from .fetching import fetch
+from .hashing import sha256_file
+from .layers import parse_layer_spec
+from .loading import open_checkpoint
+from .lookup import detect, get_architecture
+
+
+def layer_table(
+    checkpoint: Checkpoint,
+    *,
+    architecture: str | None = None,
+    layout: str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> tuple[Architecture, str, list[ProjectionLayer]]:
+    """The architecture, layout and projection-layer table of ``checkpoint``."""
+    if architecture is not None and layout is not None:
+        arch = get_architecture(architecture)
+        layout = arch.resolve_layout(checkpoint, layout)
+    else:
+        arch, layout = detect(checkpoint, architecture)
+    table = arch.layers(checkpoint, layout=layout, **dict(options or {}))
+    if not table:
+        raise SefaZooError(f"{checkpoint.label}: architecture {arch.name!r} found no projection layers")
+    return arch, layout, table
+
+
+def select_layers(arch: Architecture, table: list[ProjectionLayer], spec: str) -> list[ProjectionLayer]:
+    """The layers of ``table`` whose latent index ``spec`` selects (several layers may share one)."""
+    num_indices = max(layer.index for layer in table) + 1
+    wanted = set(parse_layer_spec(spec, num_indices, arch.layer_groups(num_indices)))
+    return [layer for layer in table if layer.index in wanted]
+
+
+def factorize_checkpoint(
+    checkpoint: Checkpoint,
+    *,
+    layers: str = "all",
+    k: int | None = None,
+    normalize: bool = True,
+    architecture: str | None = None,
+    layout: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    model: str | None = None,
+    checkpoint_sha256: str = "",
+    checkpoint_source: str = "",
+) -> DirectionBank:
+    """SeFa directions of an opened checkpoint, as a DirectionBank."""
+    arch, layout, table = layer_table(checkpoint, architecture=architecture, layout=layout, options=options)
+    selected = select_layers(arch, table, layers)
+    matrices = arch.projection(
+        checkpoint, sorted({layer.index for layer in selected}), layout=layout, **dict(options or {})
+    )
+    result = factorize(matrices, k=k, normalize=normalize)
+    return bank_from_factorization(
+        result.directions,
+        result.eigenvalues,
+        layer_indices=[layer.index for layer in selected],
+        layer_names=[layer.name for layer in selected],
+        model=model or (checkpoint.path.name if checkpoint.path else "unnamed"),
+        architecture=arch.name,
+        layout=layout,
+        checkpoint_sha256=checkpoint_sha256,
+        checkpoint_source=checkpoint_source or checkpoint.label,
+        latent_space=arch.latent_space,
+        normalization="rows" if normalize else "none",
+    )
+
+
+def factorize_file(path: str | Path, **kwargs: Any) -> DirectionBank:
+    """SeFa directions of a local checkpoint file (architecture and layout detected unless given)."""
+    path = Path(path)
+    checkpoint = open_checkpoint(path)
+    kwargs.setdefault("checkpoint_sha256", sha256_file(path))
+    kwargs.setdefault("checkpoint_source", str(path.resolve()))
+    return factorize_checkpoint(checkpoint, **kwargs)
+
+
+def open_model(name: str, *, progress: bool = True) -> tuple[Checkpoint, Any, Path]:
+    """Fetch a catalogue model if needed and open it: (checkpoint, entry, local path)."""
+    entry = get_entry(name)
+    path = fetch(entry, progress=progress)
+    return open_checkpoint(path), entry, path
+
+
+def factorize_model(name: str, *, progress: bool = True, **kwargs: Any) -> DirectionBank:
+    """SeFa directions of a catalogue model, fetched (and verified) on first use."""
+    checkpoint, entry, path = open_model(name, progress=progress)
+    return factorize_checkpoint(
+        checkpoint,
+        architecture=entry.architecture,
+        layout=entry.layout,
+        model=entry.name,
+        checkpoint_sha256=entry.source.sha256 or sha256_file(path),
+        checkpoint_source=entry.source.describe(),
+        **kwargs,
+    )

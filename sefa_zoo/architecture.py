@@ -1,0 +1,134 @@
+"""What an architecture plugin declares: layouts it reads, its projection layers, its generator.
+
+The core never looks inside a generator. It asks an ``Architecture`` which layers
+project the latent code, for the weight matrix A_i (outputs x latent_dim) of each,
+and — for rendering — for a ``Generator`` that maps and synthesizes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import torch
+
+from .checkpoint import Checkpoint
+from .errors import LayoutError, SynthesisUnavailableError
+
+
+@dataclass(frozen=True)
+class ProjectionLayer:
+    """One affine map from the latent code, in the architecture's layer order.
+
+    ``index`` is the layer's position in the latent-code table (the W+ index for
+    the StyleGAN family, 0 for a single first layer); ``name`` is a logical,
+    layout-independent name; ``level`` is the resolution the layer works at.
+    """
+
+    index: int
+    name: str
+    outputs: int
+    latent_dim: int
+    level: int
+    kind: str = "conv"
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.outputs, self.latent_dim)
+
+
+@runtime_checkable
+class Generator(Protocol):
+    """A generator ready to render: latent codes in, images in [-1, 1] (N, C, H, W) out.
+
+    ``codes`` are per-layer latent codes of shape (N, num_layers, latent_dim): W+
+    for the StyleGAN family, z repeated once (num_layers = 1) for z-space models.
+    """
+
+    z_dim: int
+    latent_dim: int
+    num_layers: int
+
+    def map(
+        self, z: torch.Tensor, *, truncation_psi: float = 1.0, truncation_cutoff: int | None = None
+    ) -> torch.Tensor: ...
+
+    def synthesize(self, codes: torch.Tensor) -> torch.Tensor: ...
+
+
+class Architecture(ABC):
+    """Base class for an architecture plugin. Subclass it and register an instance.
+
+    Class attributes:
+      name: unique registry name (``"stylegan2"``).
+      layouts: the checkpoint layouts it reads, each name -> one-line description.
+      latent_space: the space its projection layers act on (``"z"``, ``"w"``).
+      options: architecture-specific options for ``layers``/``projection``,
+        name -> one-line help; values arrive as strings from the CLI.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    layouts: ClassVar[Mapping[str, str]] = {}
+    latent_space: ClassVar[str] = "z"
+    options: ClassVar[Mapping[str, str]] = {}
+
+    @abstractmethod
+    def detect(self, checkpoint: Checkpoint) -> str | None:
+        """The layout ``checkpoint`` is in, or None when this architecture cannot read it."""
+
+    @abstractmethod
+    def layers(
+        self, checkpoint: Checkpoint, *, layout: str | None = None, **options: Any
+    ) -> list[ProjectionLayer]:
+        """The projection layers, ordered by index; read from shapes only."""
+
+    @abstractmethod
+    def projection(
+        self,
+        checkpoint: Checkpoint,
+        indices: Sequence[int],
+        *,
+        layout: str | None = None,
+        **options: Any,
+    ) -> list[torch.Tensor]:
+        """A_i (outputs x latent_dim) for each index, loading only those tensors."""
+
+    def layer_groups(self, num_layers: int) -> dict[str, tuple[int, ...]]:
+        """Named layer groups. Default: the SeFa paper's bottom / middle / top."""
+        groups = {
+            "bottom": tuple(range(0, min(2, num_layers))),
+            "middle": tuple(range(2, min(6, num_layers))),
+            "top": tuple(range(6, num_layers)),
+        }
+        return {name: idx for name, idx in groups.items() if idx}
+
+    def build_generator(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        layout: str | None = None,
+        device: str | torch.device = "cpu",
+    ) -> Generator:
+        raise SynthesisUnavailableError(f"architecture {self.name!r} cannot synthesize images yet")
+
+    # helpers for subclasses
+
+    def resolve_layout(self, checkpoint: Checkpoint, layout: str | None) -> str:
+        """``layout`` if given and known, else the detected one; a LayoutError otherwise."""
+        if layout is not None:
+            if layout not in self.layouts:
+                known = ", ".join(self.layouts) or "none"
+                raise LayoutError(
+                    f"architecture {self.name!r} has no layout {layout!r} (known: {known})"
+                )
+            return layout
+        found = self.detect(checkpoint)
+        if found is None:
+            raise LayoutError(
+                f"{checkpoint.label}: not a {self.name} checkpoint in any known layout "
+                f"({', '.join(self.layouts)})"
+            )
+        return found

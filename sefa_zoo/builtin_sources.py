@@ -1,0 +1,1 @@
+"""The core's built-in source kinds (placeholder: being written)."""

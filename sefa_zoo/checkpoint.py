@@ -1,0 +1,107 @@
+"""A checkpoint opened for reading: flat dotted tensor names whose data loads on demand.
+
+Loaders (sefa_zoo.loading) turn every container — torch zip, legacy torch, NVIDIA
+pickle, safetensors — into this one shape, so architectures only ever see names,
+shapes and tensors, and read no more of the file than the tensors they ask for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import CheckpointError
+
+TensorLoader = Callable[[str], torch.Tensor]
+
+
+class Checkpoint(Mapping[str, torch.Tensor]):
+    """Read-only mapping from dotted tensor names to tensors.
+
+    ``shapes`` is known up front; ``loader(name)`` fetches one tensor's data.
+    ``objects`` holds the non-tensor leaves by dotted name (a training ``args``
+    namespace, an NVIDIA module's ``_init_kwargs``, a ``latent_avg`` that is a
+    plain number...).
+    """
+
+    def __init__(
+        self,
+        shapes: Mapping[str, tuple[int, ...]],
+        loader: TensorLoader,
+        *,
+        objects: Mapping[str, Any] | None = None,
+        container: str = "memory",
+        path: Path | None = None,
+    ):
+        self._shapes = dict(shapes)
+        self._loader = loader
+        self.objects: dict[str, Any] = dict(objects or {})
+        self.container = container
+        self.path = path
+
+    @classmethod
+    def from_tensors(
+        cls,
+        tensors: Mapping[str, torch.Tensor],
+        *,
+        objects: Mapping[str, Any] | None = None,
+        container: str = "memory",
+        path: Path | None = None,
+    ) -> Checkpoint:
+        tensors = dict(tensors)
+        return cls(
+            {k: tuple(v.shape) for k, v in tensors.items()},
+            tensors.__getitem__,
+            objects=objects,
+            container=container,
+            path=path,
+        )
+
+    @property
+    def label(self) -> str:
+        return str(self.path) if self.path is not None else f"<{self.container} checkpoint>"
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        if name not in self._shapes:
+            raise CheckpointError(f"{self.label}: no tensor named {name!r}")
+        return self._loader(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._shapes)
+
+    def __len__(self) -> int:
+        return len(self._shapes)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._shapes
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        if name not in self._shapes:
+            raise CheckpointError(f"{self.label}: no tensor named {name!r}")
+        return self._shapes[name]
+
+    def with_prefix(self, prefix: str) -> Checkpoint:
+        """The sub-checkpoint under ``prefix`` (e.g. ``"g_ema."``), names relative to it."""
+        n = len(prefix)
+        shapes = {k[n:]: s for k, s in self._shapes.items() if k.startswith(prefix)}
+        objects = {k[n:]: v for k, v in self.objects.items() if k.startswith(prefix)}
+        return Checkpoint(
+            shapes,
+            lambda name: self._loader(prefix + name),
+            objects=objects,
+            container=self.container,
+            path=self.path,
+        )
+
+    def prefixes_of(self, suffix: str) -> list[str]:
+        """Every prefix under which a tensor named ``suffix`` occurs ("" for top level)."""
+        found = []
+        for k in self._shapes:
+            if k == suffix:
+                found.append("")
+            elif k.endswith("." + suffix):
+                found.append(k[: -len(suffix)])
+        return found

@@ -1,0 +1,6 @@
+"""sefa-zoo CLI commands (placeholder: being written)."""
+
+
+def _todo():
+    raise NotImplementedError
+factorize = _todo

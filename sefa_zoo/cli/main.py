@@ -1,0 +1,92 @@
+"""The ``sefa-zoo`` application: global options, the command families, and the one place
+where library exceptions become a short message and exit code 1."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .. import __version__
+from ..errors import SefaZooError
+from ..plugins import PluginWarning, set_plugins_dir
+from . import catalogue, download, factorize, plugins
+
+app = typer.Typer(
+    name="sefa-zoo",
+    help="Closed-form semantic directions (SeFa) for pretrained GAN generators.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Map every error a user can cause to one line on stderr and a non-zero exit."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SefaZooError as exc:
+            raise _fail(str(exc)) from None
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise _fail(f"{where}{exc.strerror or exc}") from None
+        except KeyboardInterrupt:
+            raise _fail("interrupted", 130) from None
+
+    return wrapper
+
+
+def _show_plugin_warning(message, category, filename, lineno, file=None, line=None):
+    if issubclass(category, PluginWarning):
+        typer.echo(f"Warning: {message}", err=True)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"sefa-zoo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    plugins_dir: Annotated[
+        Optional[Path],
+        typer.Option("--plugins-dir", help="Also load plugin files (*.py) from this folder.",
+                     envvar="SEFA_ZOO_PLUGINS_DIR"),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    warnings.showwarning = _show_plugin_warning
+    if plugins_dir is not None:
+        set_plugins_dir(plugins_dir)
+
+
+app.command("list")(guarded(catalogue.list_models))
+app.command("info")(guarded(catalogue.info))
+app.command("download")(guarded(download.download))
+app.command("factorize")(guarded(factorize.factorize))
+app.command("plugins")(guarded(plugins.plugins))
+
+
+def main() -> None:
+    app()

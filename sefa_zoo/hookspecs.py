@@ -1,0 +1,22 @@
+"""The hooks a sefa-zoo plugin can implement. Each receives a ``register`` callback,
+so new keyword arguments can be added to it later without breaking plugins."""
+
+from pluggy import HookimplMarker, HookspecMarker
+
+hookspec = HookspecMarker("sefa_zoo")
+hookimpl = HookimplMarker("sefa_zoo")
+
+
+@hookspec
+def register_architectures(register):
+    """Call ``register(architecture)`` for each ``Architecture`` instance."""
+
+
+@hookspec
+def register_catalogue_entries(register):
+    """Call ``register(entry)`` for each ``CatalogueEntry`` (or a dict in zoo.yaml form)."""
+
+
+@hookspec
+def register_checkpoint_sources(register):
+    """Call ``register(kind, fetcher)`` to add a source kind: ``fetcher(source, *, progress)`` returns a local path."""

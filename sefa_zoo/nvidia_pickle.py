@@ -1,0 +1,1 @@
+"""NVIDIA persistence pickles without NVIDIA code (placeholder: being written)."""
