@@ -1,0 +1,156 @@
+"""Built-in plugin: DCGAN generators in the PyTorch-tutorial layout.
+
+The one projection layer is ``main.0``, a ConvTranspose2d(nz, C, 4, 1, 0) applied to z
+as a 1x1 map: its output is the linear map A z with A = weight.reshape(nz, -1).T, of
+shape (C * 4 * 4) x nz, exactly as PGGAN's ``layer0``. The generator is found wherever
+it sits in the checkpoint (bare, wrapped, ``module.``-prefixed); nz, the widths and nc
+come from the shapes. Synthesis is the tutorial network itself, in eval mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from sefa_zoo import (
+    Architecture,
+    Checkpoint,
+    LayerSpecError,
+    LayoutError,
+    ProjectionLayer,
+    SefaZooError,
+    hookimpl,
+)
+
+from ._dcgan_model import DCGANGenerator, random_dcgan_state, tutorial_widths
+from ._dcgan_shapes import GeneratorShape, find_generators, read_generator
+
+__all__ = ["DCGAN", "DCGANGenerator", "random_dcgan_state", "tutorial_widths"]
+
+LAYOUT = "tutorial"
+PREFIX_OPTION = "prefix"
+
+
+class DCGAN(Architecture):
+    """DCGAN, PyTorch-tutorial layout: one dense projection from z (index 0, ``main.0``).
+
+    ``layer_groups`` is empty: the SeFa paper's bottom/middle/top groups are StyleGAN
+    W+ ranges and mean nothing for a single layer, so the layer specs are ``all`` and ``0``.
+    Truncation does not exist for DCGAN: ``map`` with ``truncation_psi != 1`` is an error.
+    """
+
+    name = "dcgan"
+    description = "DCGAN generator, PyTorch-tutorial layout (nn.Sequential 'main'); z space"
+    layouts = {
+        LAYOUT: "PyTorch DCGAN tutorial generator state dict (main.0 = ConvTranspose2d from z), "
+        "bare or wrapped (netG_state_dict / state_dict / generator / netG / module.)",
+    }
+    latent_space = "z"
+    options = {
+        PREFIX_OPTION: "where the generator's state dict sits in the checkpoint, e.g. 'netG_state_dict.' "
+        "(found automatically unless the file holds several generators)",
+    }
+
+    def detect(self, checkpoint: Checkpoint) -> str | None:
+        return LAYOUT if find_generators(checkpoint) else None
+
+    def locate(self, checkpoint: Checkpoint, prefix: str | None = None) -> GeneratorShape:
+        """The generator in ``checkpoint``: the one under ``prefix``, or the only one there is."""
+        if prefix is not None:
+            prefix = prefix.rstrip(".")
+            prefix = prefix + "." if prefix else ""
+            shape = read_generator(checkpoint, prefix)
+            if shape is None:
+                raise LayoutError(f"{checkpoint.label}: no DCGAN tutorial generator under prefix {prefix!r}")
+            return shape
+        found = find_generators(checkpoint)
+        if not found:
+            raise LayoutError(
+                f"{checkpoint.label}: no DCGAN tutorial generator (main.0 ... ConvTranspose2d chain)"
+            )
+        if len(found) > 1:
+            where = ", ".join(repr(shape.prefix) for shape in found)
+            raise LayoutError(
+                f"{checkpoint.label}: several DCGAN generators (under {where}); "
+                f"choose one with the option {PREFIX_OPTION} (CLI: --option {PREFIX_OPTION}=PREFIX)"
+            )
+        return found[0]
+
+    def _generator_shape(
+        self, checkpoint: Checkpoint, layout: str | None, options: dict[str, Any]
+    ) -> GeneratorShape:
+        unknown = sorted(set(options) - {PREFIX_OPTION})
+        if unknown:
+            raise SefaZooError(f"architecture 'dcgan' has no option {unknown[0]!r} (known: {PREFIX_OPTION})")
+        self.resolve_layout(checkpoint, layout)
+        return self.locate(checkpoint, options.get(PREFIX_OPTION))
+
+    def layers(
+        self, checkpoint: Checkpoint, *, layout: str | None = None, **options: Any
+    ) -> list[ProjectionLayer]:
+        shape = self._generator_shape(checkpoint, layout, options)
+        return [ProjectionLayer(0, "main.0", shape.first_outputs, shape.nz, level=4, kind="dense")]
+
+    def projection(
+        self,
+        checkpoint: Checkpoint,
+        indices: Sequence[int],
+        *,
+        layout: str | None = None,
+        **options: Any,
+    ) -> list[torch.Tensor]:
+        shape = self._generator_shape(checkpoint, layout, options)
+        for index in indices:
+            if index != 0:
+                raise LayerSpecError(f"DCGAN has one projection layer, index 0; got index {index}")
+        if not indices:
+            return []
+        weight = checkpoint[shape.prefix + "main.0.weight"]
+        matrix = weight.reshape(shape.nz, -1).T
+        return [matrix for _ in indices]
+
+    def layer_groups(self, num_layers: int) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def build_generator(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        layout: str | None = None,
+        device: str | torch.device = "cpu",
+        prefix: str | None = None,
+    ) -> DCGANGenerator:
+        """The tutorial network with the checkpoint's weights: eval mode, float32, frozen, on ``device``.
+
+        Keys must match the tutorial exactly. ``locate`` has already checked that every
+        tutorial tensor is there with its shape, except ``num_batches_tracked``, which may be
+        absent (PyTorch < 0.4.1 did not save it; eval mode does not use it); any other
+        tensor under the generator's prefix is a LayoutError naming it.
+        """
+        shape = self._generator_shape(checkpoint, layout, {} if prefix is None else {PREFIX_OPTION: prefix})
+        net = DCGANGenerator(shape.nz, shape.widths, shape.nc)
+        expected = net.state_dict()
+        present = [name for name in checkpoint if name.startswith(shape.prefix)]
+        unexpected = [name for name in present if name[len(shape.prefix):] not in expected]
+        if unexpected:
+            raise LayoutError(
+                f"{checkpoint.label}: the DCGAN generator under {shape.prefix!r} does not match the "
+                f"tutorial layout: unexpected key {unexpected[0]!r}"
+            )
+        net.load_state_dict({name[len(shape.prefix):]: checkpoint[name] for name in present}, strict=False)
+        net.requires_grad_(False)
+        try:
+            net.to(device=device, dtype=torch.float32)
+        except (RuntimeError, AssertionError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SefaZooError(
+                f"cannot put the DCGAN generator on device {str(device)!r}: {reason}"
+            ) from None
+        return net.eval()
+
+
+@hookimpl
+def register_architectures(register):
+    register(DCGAN())
