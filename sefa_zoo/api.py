@@ -66,8 +66,7 @@ def factorize_checkpoint(
     )
     result = factorize(matrices, k=k, normalize=normalize)
     return bank_from_factorization(
-        result.directions,
-        result.eigenvalues,
+        result,
         layer_indices=[layer.index for layer in selected],
         layer_names=[layer.name for layer in selected],
         model=model or (checkpoint.path.name if checkpoint.path else "unnamed"),
@@ -76,7 +75,6 @@ def factorize_checkpoint(
         checkpoint_sha256=checkpoint_sha256,
         checkpoint_source=checkpoint_source or checkpoint.label,
         latent_space=arch.latent_space,
-        normalization="rows" if normalize else "none",
     )
 
 

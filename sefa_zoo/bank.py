@@ -17,13 +17,15 @@ from safetensors.torch import save_file
 from ._version import __version__
 from .atomic import atomic_path
 from .errors import BankError
+from .factorizer import Factorization
 
 FORMAT_VERSION = "1"
 NORMALIZATIONS = ("rows", "none")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _META_KEYS = (
     "format_version", "model", "architecture", "layout", "checkpoint_sha256", "checkpoint_source",
-    "layer_indices", "layer_names", "latent_space", "normalization", "method", "tool_version", "created",
+    "layer_indices", "layer_names", "latent_space", "normalization", "eigenvalue_total", "method",
+    "tool_version", "created",
 )
 
 
@@ -41,6 +43,7 @@ class DirectionBank:
     layer_indices: tuple[int, ...]
     layer_names: tuple[str, ...]
     latent_space: str
+    eigenvalue_total: float  # trace(AᵀA): all eigenvalues, including those not kept
     normalization: str = "rows"
     method: str = "sefa"
     tool_version: str = __version__
@@ -55,8 +58,8 @@ class DirectionBank:
         return int(self.directions.shape[1])
 
     def shares(self) -> np.ndarray:
-        """Each eigenvalue's share of the total (of all directions kept)."""
-        total = float(self.eigenvalues.sum())
+        """Each eigenvalue's share of the total over all directions, kept or not."""
+        total = self.eigenvalue_total
         return self.eigenvalues / total if total > 0 else np.zeros_like(self.eigenvalues)
 
     def metadata(self) -> dict[str, str]:
@@ -71,6 +74,7 @@ class DirectionBank:
             "layer_names": json.dumps(list(self.layer_names)),
             "latent_space": self.latent_space,
             "normalization": self.normalization,
+            "eigenvalue_total": repr(float(self.eigenvalue_total)),
             "method": self.method,
             "tool_version": self.tool_version,
             "created": self.created,
@@ -94,6 +98,8 @@ def validate(bank: DirectionBank, where: str = "direction bank") -> None:
         raise BankError(f"{where}: 'directions' rows must be unit vectors (a norm is {norms[np.abs(norms - 1).argmax()]:.6f})")
     if np.any(np.diff(e) > 1e-9 * max(1.0, float(np.abs(e).max()))):
         raise BankError(f"{where}: 'eigenvalues' must be sorted in descending order")
+    if not np.isfinite(bank.eigenvalue_total) or bank.eigenvalue_total < float(e.sum()) * (1 - 1e-6) - 1e-9:
+        raise BankError(f"{where}: metadata 'eigenvalue_total' must be at least the sum of the eigenvalues")
     if bank.normalization not in NORMALIZATIONS:
         raise BankError(f"{where}: metadata 'normalization' must be one of {', '.join(NORMALIZATIONS)}")
     if bank.checkpoint_sha256 and not _SHA256.match(bank.checkpoint_sha256):
@@ -153,6 +159,10 @@ def load_bank(path: str | Path) -> DirectionBank:
         raise BankError(f"{where}: metadata 'layer_indices' / 'layer_names' are not JSON lists") from None
     if not isinstance(indices, list) or not isinstance(names, list):
         raise BankError(f"{where}: metadata 'layer_indices' / 'layer_names' are not JSON lists")
+    try:
+        total = float(meta["eigenvalue_total"])
+    except ValueError:
+        raise BankError(f"{where}: metadata 'eigenvalue_total' is not a number") from None
     bank = DirectionBank(
         directions=directions,
         eigenvalues=eigenvalues,
@@ -164,6 +174,7 @@ def load_bank(path: str | Path) -> DirectionBank:
         layer_indices=tuple(indices),
         layer_names=tuple(str(n) for n in names),
         latent_space=meta["latent_space"],
+        eigenvalue_total=total,
         normalization=meta["normalization"],
         method=meta["method"],
         tool_version=meta["tool_version"],
@@ -204,12 +215,13 @@ EXPORTERS = {"npy": export_npy, "rosinality": export_rosinality}
 
 
 def bank_from_factorization(
-    directions: np.ndarray, eigenvalues: np.ndarray, *, layer_indices: Sequence[int],
-    layer_names: Sequence[str], **meta: str,
+    result: Factorization, *, layer_indices: Sequence[int], layer_names: Sequence[str], **meta: str,
 ) -> DirectionBank:
     return DirectionBank(
-        directions=np.ascontiguousarray(directions, dtype=np.float32),
-        eigenvalues=np.asarray(eigenvalues, dtype=np.float64),
+        directions=np.ascontiguousarray(result.directions, dtype=np.float32),
+        eigenvalues=np.asarray(result.eigenvalues, dtype=np.float64),
+        eigenvalue_total=result.total,
+        normalization="rows" if result.normalized else "none",
         layer_indices=tuple(int(i) for i in layer_indices),
         layer_names=tuple(layer_names),
         **meta,

@@ -20,6 +20,7 @@ class Factorization:
     eigenvalues: np.ndarray  # (k,), float64, descending
     rows: int  # rows of the stacked A
     normalized: bool
+    total: float  # trace(AᵀA): the sum of ALL eigenvalues, kept or not
 
 
 def stack(matrices: Sequence[torch.Tensor | np.ndarray], normalize: bool = True) -> torch.Tensor:
@@ -78,4 +79,4 @@ def factorize(
     order = np.arange(latent_dim)[::-1][:k]  # eigh returns ascending eigenvalues
     values = np.clip(values[order], 0.0, None)
     directions = canonical_signs(vectors[:, order].T.copy())
-    return Factorization(directions, values, rows, normalize)
+    return Factorization(directions, values, rows, normalize, float(np.trace(gram)))

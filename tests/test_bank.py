@@ -15,11 +15,11 @@ def make_bank(k=5, latent=16, **meta):
     result = factorize([rng.standard_normal((40, latent))], k=k)
     fields = dict(
         model="toy", architecture="toyarch", layout="plain", checkpoint_sha256="ab" * 32,
-        checkpoint_source="/tmp/toy.pt", latent_space="w", normalization="rows",
+        checkpoint_source="/tmp/toy.pt", latent_space="w",
     )
     fields.update(meta)
     return bank_from_factorization(
-        result.directions, result.eigenvalues, layer_indices=[0, 2, 2],
+        result, layer_indices=[0, 2, 2],
         layer_names=["4x4.conv", "8x8.conv1", "8x8.torgb"], **fields,
     )
 
@@ -49,8 +49,12 @@ def test_file_layout_is_plain_safetensors(tmp_path):
                          "normalization", "method", "tool_version", "created", "layer_indices"}
 
 
-def test_shares_sum_to_one():
+def test_shares_are_of_the_total_even_when_truncated():
     assert make_bank(k=16).shares().sum() == pytest.approx(1.0)
+    top = make_bank(k=3)
+    assert top.eigenvalue_total == pytest.approx(40)  # normalised: trace = rows
+    assert top.shares().sum() < 1.0
+    np.testing.assert_allclose(top.shares(), make_bank(k=16).shares()[:3])
 
 
 def test_save_is_atomic_on_interrupt(tmp_path, monkeypatch):
@@ -89,6 +93,8 @@ def write_raw(path, tensors, metadata):
         (lambda t, m: m.pop("model"), "metadata 'model' is missing"),
         (lambda t, m: m.update(format_version="99"), "'format_version' is '99'"),
         (lambda t, m: m.update(normalization="weird"), "'normalization' must be one of"),
+        (lambda t, m: m.update(eigenvalue_total="lots"), "'eigenvalue_total' is not a number"),
+        (lambda t, m: m.update(eigenvalue_total="0.5"), "'eigenvalue_total' must be at least"),
         (lambda t, m: m.update(layer_indices="[0, 1"), "not JSON lists"),
         (lambda t, m: m.update(layer_indices="[0]"), "differ in length"),
         (lambda t, m: m.update(checkpoint_sha256="xyz"), "checkpoint_sha256"),
