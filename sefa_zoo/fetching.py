@@ -1,15 +1,118 @@
-"""Fetching checkpoints (placeholder: being written)."""
+"""Getting a catalogue entry's checkpoint onto this machine, and checking it is the right file.
+
+The work of each source kind is done by whoever registered it (the core's hub / url / local in
+sefa_zoo.builtin_sources, or a plugin); here the kind is looked up, the file's size and sha256 are
+checked against the catalogue, and errors get the model's name.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from .entry import CatalogueEntry
+from .errors import ChecksumMismatchError, FetchError, OfflineNotCachedError
+from .hashing import forget_sha256, known_sha256, sha256_file
+from .plugins import SourceKind, get_registry
+from .sources import CustomSource, Source
+
+log = logging.getLogger(__name__)
+
+
+def source_kind_name(source: Source) -> str:
+    return source.kind_name if isinstance(source, CustomSource) else source.kind
+
+
+def _kind(entry: CatalogueEntry) -> SourceKind:
+    name = source_kind_name(entry.source)
+    kind = get_registry().source_kinds.get(name)
+    if kind is None:
+        raise FetchError(f"model {entry.name!r}: no plugin provides the source kind {name!r}")
+    return kind
+
+
+def _about(entry: CatalogueEntry, exc: FetchError) -> FetchError:
+    message = f"model {entry.name!r}: {exc}"
+    if isinstance(exc, OfflineNotCachedError):
+        message += f"; run `sefa-zoo download {entry.name}` while online"
+    try:
+        return type(exc)(message)
+    except TypeError:  # a plugin's own FetchError subclass with another signature
+        return FetchError(message)
 
 
 def fetch(entry: CatalogueEntry, *, progress: bool = True) -> Path:
-    raise NotImplementedError
+    """The local path of ``entry``'s checkpoint, downloaded if needed, its size and sha256 checked.
+
+    A downloaded file that fails the check is removed (so the next call downloads it again); a
+    user's own file is left alone. Either way it is not returned.
+    """
+    kind = _kind(entry)
+    try:
+        path = Path(kind.fetcher(entry.source, progress=progress))
+        verify(entry, path, kind)
+    except FetchError as exc:
+        raise _about(entry, exc) from exc
+    return path
 
 
 def cached_path(entry: CatalogueEntry) -> Path | None:
-    raise NotImplementedError
+    """The local path of ``entry``'s checkpoint if it is already here (right size when known);
+    no network, no hashing."""
+    kind = get_registry().source_kinds.get(source_kind_name(entry.source))
+    if kind is None or kind.cached is None:
+        return None
+    source = entry.source
+    found = kind.cached(source)
+    if found is None:
+        return None
+    path = Path(found)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    if source.size is not None and size != source.size:
+        return None
+    return path
+
+
+def verify(entry: CatalogueEntry, path: Path, kind: SourceKind) -> str:
+    """Check ``path`` against the catalogue's size and sha256; return its sha256.
+
+    The digest is remembered (sefa_zoo.hashing), so a file is hashed once, not on every use.
+    With no sha256 in the catalogue, the digest is logged the first time it is computed.
+    """
+    source = entry.source
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise FetchError(f"checkpoint {path} cannot be read: {exc.strerror or exc}") from exc
+    if source.size is not None and size != source.size:
+        raise _mismatch(
+            path, kind, source, f"{path} has {size} bytes, the catalogue says {source.size}"
+        )
+    digest = known_sha256(path)
+    computed_now = digest is None
+    if digest is None:
+        digest = sha256_file(path)
+    if source.sha256 is None:
+        if computed_now:
+            log.warning(
+                "model %r: the catalogue gives no sha256; this file's sha256 is %s (%s)",
+                entry.name, digest, path,
+            )
+        return digest
+    if digest != source.sha256:
+        raise _mismatch(
+            path, kind, source,
+            f"sha256 mismatch for {path}: expected {source.sha256}, got {digest}",
+        )
+    return digest
+
+
+def _mismatch(path: Path, kind: SourceKind, source: Source, problem: str) -> ChecksumMismatchError:
+    forget_sha256(path)
+    if kind.discard is None:
+        return ChecksumMismatchError(f"{problem}; the file is not used")
+    kind.discard(source, path)
+    return ChecksumMismatchError(f"{problem}; the copy was deleted, run again to download it afresh")
