@@ -29,6 +29,8 @@ class CatalogueEntry:
     description: str
     z_dim: int | None = None
     w_dim: int | None = None
+    # (width, height) of the pictures when they are not resolution x resolution
+    image_size: tuple[int, int] | None = None
     notes: str | None = None
     origin: str = field(default="", compare=False)
 
@@ -71,8 +73,9 @@ class CatalogueEntry:
         notes = data.get("notes")
         if notes is not None and not isinstance(notes, str):
             raise CatalogueError(f"{where}: field 'notes' must be a string")
+        image_size = _image_size(data.get("image_size"), where)
         source = source_from_dict(data.get("source"), where, custom_source_kinds)
-        return cls(source=source, notes=notes, origin=origin, **values)
+        return cls(source=source, notes=notes, image_size=image_size, origin=origin, **values)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -82,6 +85,20 @@ class CatalogueEntry:
             value = getattr(self, name)
             if name == "source":
                 value = value.to_dict()
+            elif name == "image_size" and value is not None:
+                value = list(value)
             if value is not None:
                 out[name] = value
         return out
+
+
+def _image_size(value: Any, where: str) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in value)
+    ):
+        raise CatalogueError(f"{where}: field 'image_size' must be [width, height], two positive integers")
+    return (value[0], value[1])

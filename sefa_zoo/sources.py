@@ -8,7 +8,7 @@ kinds through the ``register_checkpoint_sources`` hook; their sources stay as
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from .errors import CatalogueError
@@ -29,10 +29,10 @@ class Source:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
-        for name in self.__dataclass_fields__:
-            value = getattr(self, name)
+        for f in fields(self):
+            value = getattr(self, f.name)
             if value is not None:
-                out[name] = value
+                out[f.name] = value
         return out
 
 
@@ -104,7 +104,7 @@ def source_from_dict(data: Any, where: str, custom_kinds: frozenset[str] = froze
 
     if kind in BUILTIN_SOURCE_TYPES:
         cls = BUILTIN_SOURCE_TYPES[kind]
-        required = [n for n in cls.__dataclass_fields__ if n not in ("sha256", "size")]
+        required = [f.name for f in fields(cls) if f.name not in ("sha256", "size")]
         for name in required:
             if name not in data:
                 raise CatalogueError(f"{where}: field 'source.{name}' is required for a {kind} source")
