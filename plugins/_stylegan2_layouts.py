@@ -1,0 +1,203 @@
+"""Where a StyleGAN2 generator's style layers live in each real checkpoint layout.
+
+Every layout is reduced to one logical table: the style (affine) layers in the order
+the synthesis network runs them, each with a layout-independent name ("4x4.conv",
+"8x8.conv0", "8x8.conv1", "8x8.torgb", ...), the W+ index it consumes and the stored
+tensor holding its weight. Only names and shapes are read here, never tensor data.
+
+W+ indices (the same in NVIDIA's SynthesisNetwork, rosinality's Generator.forward and
+genforce's skip synthesis): the 4x4 conv takes w[0]; the block at resolution r = 2^(k+2)
+(k >= 1) runs conv0 on w[2k-1] and conv1 on w[2k]; every toRGB at resolution 2^(k+2)
+takes w[2k+1], the index the next block's conv0 also takes. Only the final toRGB's
+index (2·log2(res) − 3) is consumed by no conv, so it is the table's last index.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sefa_zoo import Checkpoint, LayoutError
+
+LAYOUTS: Mapping[str, str] = {
+    "rosinality": "rosinality/stylegan2-pytorch .pt (a dict with 'g_ema', or a bare generator state dict)",
+    "nvidia": "NVIDIA stylegan2-ada-pytorch / stylegan3-repo StyleGAN2 pickle (uses 'G_ema')",
+    "genforce": "genforce .pth ('generator_smooth', else 'generator') or huggan pytorch_model.bin state dict",
+}
+
+# Sub-dictionaries to look in, most preferred first ("" = the checkpoint's top level).
+PREFIXES: Mapping[str, tuple[str, ...]] = {
+    "rosinality": ("g_ema.", ""),
+    "nvidia": ("G_ema.", ""),
+    "genforce": ("generator_smooth.", "generator.", ""),
+}
+
+# The tensors that reveal how many resolutions a layout's generator has.
+_DEPTH_NAMES: Mapping[str, str] = {
+    "rosinality": "convs.{j}.conv.modulation.weight",
+    "nvidia": "synthesis.b{r}.conv1.affine.weight",
+    "genforce": "synthesis.layer{i}.style.weight",
+}
+_DEPTH_PATTERNS: Mapping[str, re.Pattern[str]] = {
+    "rosinality": re.compile(r"^convs\.(\d+)\.conv\.modulation\.weight$"),
+    "nvidia": re.compile(r"^synthesis\.b(\d+)\.conv1\.affine\.weight$"),
+    "genforce": re.compile(r"^synthesis\.layer(\d+)\.style\.weight$"),
+}
+
+
+@dataclass(frozen=True)
+class StyleSlot:
+    """One style layer: logical name, role, resolution, W+ index and stored tensor names."""
+
+    name: str
+    kind: str  # "conv" or "torgb"
+    level: int
+    index: int
+    key: str  # the affine weight, (outputs x w_dim)
+    conv_key: str  # the convolution it modulates; its input channels equal the outputs
+    final: bool = False  # the last toRGB (part of the default table)
+
+
+@dataclass(frozen=True)
+class Located:
+    """A StyleGAN2 generator found in a checkpoint."""
+
+    layout: str
+    prefix: str
+    resolution: int
+    w_dim: int
+    slots: tuple[StyleSlot, ...]  # every style layer present, in execution order
+    outputs: Mapping[str, int]  # slot name -> rows of its affine weight
+
+    @property
+    def num_ws(self) -> int:
+        return 2 * self.resolution.bit_length() - 4  # 2·log2(res) − 2
+
+
+def _log2(resolution: int) -> int:
+    return resolution.bit_length() - 1
+
+
+def _rosinality_keys(role: str, level: int) -> tuple[str, str]:
+    k = _log2(level) - 2
+    if role == "conv":
+        module = "conv1.conv"
+    elif role == "torgb":
+        module = "to_rgb1.conv" if level == 4 else f"to_rgbs.{k - 1}.conv"
+    else:
+        module = f"convs.{2 * (k - 1) + (role == 'conv1')}.conv"
+    return f"{module}.modulation.weight", f"{module}.weight"
+
+
+def _nvidia_keys(role: str, level: int) -> tuple[str, str]:
+    module = f"synthesis.b{level}.{'conv1' if role == 'conv' else role}"
+    return f"{module}.affine.weight", f"{module}.weight"
+
+
+def _genforce_keys(role: str, level: int) -> tuple[str, str]:
+    k = _log2(level) - 2
+    if role == "torgb":
+        module = f"synthesis.output{k}"
+    elif role == "conv":
+        module = "synthesis.layer0"
+    else:
+        module = f"synthesis.layer{2 * k - 1 + (role == 'conv1')}"
+    return f"{module}.style.weight", f"{module}.weight"
+
+
+_KEYS = {"rosinality": _rosinality_keys, "nvidia": _nvidia_keys, "genforce": _genforce_keys}
+
+
+def style_keys(layout: str, role: str, level: int) -> tuple[str, str]:
+    """(affine weight, conv weight) names of one style layer, relative to the generator."""
+    return _KEYS[layout](role, level)
+
+
+def logical_slots(layout: str, resolution: int) -> list[StyleSlot]:
+    """Every style layer a StyleGAN2 generator of ``resolution`` has, in execution order."""
+    slots = []
+    for k in range(0, _log2(resolution) - 1):
+        level = 4 << k
+        roles = ("conv",) if k == 0 else ("conv0", "conv1")
+        for offset, role in enumerate(roles):
+            index = 0 if k == 0 else 2 * k - 1 + offset
+            name = f"{level}x{level}.{role}"
+            slots.append(StyleSlot(name, "conv", level, index, *style_keys(layout, role, level)))
+        name = f"{level}x{level}.torgb"
+        slots.append(
+            StyleSlot(name, "torgb", level, 2 * k + 1, *style_keys(layout, "torgb", level), level == resolution)
+        )
+    return slots
+
+
+def _resolution(keys: list[str], layout: str) -> int | None:
+    pattern = _DEPTH_PATTERNS[layout]
+    found = [int(m.group(1)) for m in map(pattern.match, keys) if m]
+    if not found:
+        return None
+    top = max(found)
+    if layout == "rosinality":  # convs.0 .. convs.{2(log2 res − 2) − 1}
+        return 4 << ((top + 1) // 2) if top % 2 == 1 else None
+    if layout == "nvidia":  # b4 .. b{res}
+        return top if top >= 8 and top & (top - 1) == 0 else None
+    # genforce: layer0 .. layer{2·log2(res) − 4}
+    return 1 << (top // 2 + 2) if top % 2 == 0 and top >= 2 else None
+
+
+def _check(checkpoint: Checkpoint, layout: str, prefix: str) -> Located | str:
+    """The generator under ``prefix`` in ``layout``, or a one-line reason why it is not one."""
+    keys = [k[len(prefix):] for k in checkpoint if k.startswith(prefix)]
+    resolution = _resolution(keys, layout)
+    if resolution is None:
+        return f"no {layout} StyleGAN2 style layers (tensors named like {prefix + _DEPTH_NAMES[layout]!r})"
+    present = set(keys)
+    w_dim = None
+    slots = []
+    outputs = {}
+    for slot in logical_slots(layout, resolution):
+        if slot.key not in present or slot.conv_key not in present:
+            if slot.kind == "torgb" and not slot.final:
+                continue  # 'orig' / 'resnet' generators have only the final toRGB
+            missing = slot.key if slot.key not in present else slot.conv_key
+            return f"missing tensor {prefix + missing!r} of a {resolution}px StyleGAN2 generator"
+        shape = checkpoint.shape(prefix + slot.key)
+        conv_shape = checkpoint.shape(prefix + slot.conv_key)
+        if len(shape) != 2:
+            return f"{prefix + slot.key!r} has shape {shape}, expected (channels, w_dim)"
+        if w_dim is None:
+            w_dim = shape[1]
+        elif shape[1] != w_dim:
+            return f"{prefix + slot.key!r} has {shape[1]} columns, the other style layers {w_dim}"
+        # A modulated conv's style has one row per input channel (StyleGAN1's AdaIN has two).
+        in_channels_axis = 2 if layout == "rosinality" else 1
+        if len(conv_shape) < in_channels_axis + 3 or conv_shape[in_channels_axis] != shape[0]:
+            return (
+                f"{prefix + slot.key!r} has {shape[0]} rows but {prefix + slot.conv_key!r} "
+                f"(shape {conv_shape}) is not a modulated convolution with that many input channels"
+            )
+        slots.append(slot)
+        outputs[slot.name] = shape[0]
+    assert w_dim is not None
+    return Located(layout, prefix, resolution, w_dim, tuple(slots), outputs)
+
+
+def locate(checkpoint: Checkpoint, layout: str) -> Located:
+    """The StyleGAN2 generator in ``checkpoint`` read as ``layout``; LayoutError if there is none."""
+    reason = None
+    for prefix in PREFIXES[layout]:
+        found = _check(checkpoint, layout, prefix)
+        if isinstance(found, Located):
+            return found
+        if reason is None and any(k.startswith(prefix) for k in checkpoint):
+            reason = found  # the most preferred sub-dictionary that exists says why
+    raise LayoutError(f"{checkpoint.label}: not a {layout} StyleGAN2 checkpoint: {reason or 'it holds no tensors'}")
+
+
+def detect(checkpoint: Checkpoint) -> str | None:
+    """The first layout ``checkpoint`` reads as, or None."""
+    for layout in LAYOUTS:
+        for prefix in PREFIXES[layout]:
+            if isinstance(_check(checkpoint, layout, prefix), Located):
+                return layout
+    return None

@@ -1,0 +1,120 @@
+"""Built-in StyleGAN2 architecture: style-layer projections in three real checkpoint layouts.
+
+Layouts: rosinality ``.pt`` (``g_ema``), NVIDIA stylegan2-ada-pytorch / stylegan3-repo
+pickles (``G_ema``), genforce ``.pth`` (``generator_smooth``) and huggan
+``pytorch_model.bin`` state dicts. Whatever the layout, the layer table uses the W+
+convention of the original release: 2·log2(res) − 2 indices, index 0 the 4x4 conv, then
+conv0 / conv1 per resolution, the last index the final toRGB's style layer.
+
+The projection matrices are the raw stored affine weights (outputs x w_dim). The
+release's row normalisation cancels every per-layer gain (equalised learning rate,
+toRGB's extra 1/sqrt(C)), so raw tensors give its exact answer. With normalisation
+turned off the directions are the right singular vectors of the raw stacked weights,
+which is what rosinality's closed_form_factorization.py computes (it too uses the raw
+stored tensors, gains left out); layers then weigh by their stored scale.
+
+This module also offers fixture writers (``random_stylegan2_state``, ``save_stylegan2``)
+that write one logical generator in each real layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from sefa_zoo import Architecture, Checkpoint, LayerSpecError, ProjectionLayer, SefaZooError, hookimpl
+
+from ._stylegan2_files import FIXTURE_LAYOUTS, save_stylegan2
+from ._stylegan2_fixtures import StyleGAN2State, random_stylegan2_state, stylegan2_state_dict
+from ._stylegan2_layouts import LAYOUTS, Located, StyleSlot, detect, locate
+
+__all__ = [
+    "FIXTURE_LAYOUTS", "StyleGAN2", "StyleGAN2State", "random_stylegan2_state", "save_stylegan2",
+    "stylegan2_state_dict",
+]
+
+TORGB_CHOICES = ("final", "all")
+
+
+class StyleGAN2(Architecture):
+    name = "stylegan2"
+    description = "StyleGAN2 (config-e/f, StyleGAN2-ADA): W+ style layers of the synthesis network"
+    layouts = LAYOUTS
+    latent_space = "w"
+    options = {
+        "torgb": "toRGB style layers in the table: 'final' (default; the original release's table) "
+        "or 'all' (every intermediate toRGB too, at the W+ index it consumes)",
+    }
+
+    def detect(self, checkpoint: Checkpoint) -> str | None:
+        return detect(checkpoint)
+
+    def layers(
+        self, checkpoint: Checkpoint, *, layout: str | None = None, **options: Any
+    ) -> list[ProjectionLayer]:
+        located, slots = self._selected(checkpoint, layout, options)
+        return [
+            ProjectionLayer(
+                index=slot.index,
+                name=slot.name,
+                outputs=located.outputs[slot.name],
+                latent_dim=located.w_dim,
+                level=slot.level,
+                kind=slot.kind,
+            )
+            for slot in slots
+        ]
+
+    def projection(
+        self,
+        checkpoint: Checkpoint,
+        indices: Sequence[int],
+        *,
+        layout: str | None = None,
+        **options: Any,
+    ) -> list[torch.Tensor]:
+        """One matrix per index; where several style layers share an index (``torgb=all``),
+        their rows are stacked in execution order. Reads only the selected tensors."""
+        located, slots = self._selected(checkpoint, layout, options)
+        by_index: dict[int, list[StyleSlot]] = {}
+        for slot in slots:
+            by_index.setdefault(slot.index, []).append(slot)
+        for index in indices:
+            if index not in by_index:
+                raise LayerSpecError(
+                    f"stylegan2 layer index {index} is out of range: valid indices are 0-{located.num_ws - 1}"
+                )
+        matrices = []
+        for index in indices:
+            parts = [checkpoint[located.prefix + slot.key] for slot in by_index[index]]
+            matrices.append(parts[0] if len(parts) == 1 else torch.cat(parts, 0))
+        return matrices
+
+    def _selected(
+        self, checkpoint: Checkpoint, layout: str | None, options: Mapping[str, Any]
+    ) -> tuple[Located, list[StyleSlot]]:
+        include_all = _torgb_option(options) == "all"
+        located = locate(checkpoint, self.resolve_layout(checkpoint, layout))
+        slots = [s for s in located.slots if s.kind == "conv" or s.final or include_all]
+        return located, slots
+
+
+def _torgb_option(options: Mapping[str, Any]) -> str:
+    for name in options:
+        if name not in StyleGAN2.options:
+            known = ", ".join(StyleGAN2.options)
+            raise SefaZooError(f"architecture 'stylegan2' has no option {name!r} (known: {known})")
+    value = options.get("torgb")
+    text = "final" if value is None else str(value).strip().lower()
+    if text not in TORGB_CHOICES:
+        raise SefaZooError(
+            f"option torgb={value!r} is not valid for stylegan2: use {' or '.join(TORGB_CHOICES)}"
+        )
+    return text
+
+
+@hookimpl
+def register_architectures(register):
+    register(StyleGAN2())
