@@ -19,4 +19,11 @@ def register_catalogue_entries(register):
 
 @hookspec
 def register_checkpoint_sources(register):
-    """Call ``register(kind, fetcher)`` to add a source kind: ``fetcher(source, *, progress)`` returns a local path."""
+    """Call ``register(kind, fetcher, *, cached=None, discard=None)`` to add a source kind.
+
+    ``fetcher(source, *, progress)`` returns the local path of the checkpoint, downloading it if
+    needed. ``cached(source)`` returns that path if the file is already local, else None, without
+    touching the network. ``discard(source, path)`` removes a copy that failed verification, so the
+    next fetch gets it again (leave it out for files the user owns). sefa-zoo checks the size and
+    sha256 the catalogue gives after every fetch.
+    """

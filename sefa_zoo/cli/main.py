@@ -4,6 +4,7 @@ where library exceptions become a short message and exit code 1."""
 from __future__ import annotations
 
 import functools
+import logging
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +60,21 @@ def _show_plugin_warning(message, category, filename, lineno, file=None, line=No
 _default_showwarning = warnings.showwarning
 
 
+class _NoteHandler(logging.Handler):
+    """Library notes (e.g. the hash of a first download) as 'Note: ...' lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.echo(f"Note: {record.getMessage()}", err=True)
+
+
+def _show_library_notes() -> None:
+    logger = logging.getLogger("sefa_zoo")
+    if not any(isinstance(h, _NoteHandler) for h in logger.handlers):
+        logger.addHandler(_NoteHandler(logging.INFO))
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"sefa-zoo {__version__}")
@@ -77,6 +93,7 @@ def _global_options(
     ] = False,
 ) -> None:
     warnings.showwarning = _show_plugin_warning
+    _show_library_notes()
     if plugins_dir is not None:
         set_plugins_dir(plugins_dir)
 
