@@ -5,6 +5,7 @@ Everything a user or a plugin author needs is importable from here.
 
 from ._version import __version__
 from .architecture import Architecture, Generator, ProjectionLayer
+from .atomic import atomic_path
 from .bank import DirectionBank, export_npy, export_rosinality, load_bank, save_bank
 from .checkpoint import Checkpoint
 from .entry import CatalogueEntry
@@ -26,8 +27,9 @@ from .factorizer import Factorization, factorize
 from .hookspecs import hookimpl
 from .layers import parse_layer_spec
 from .loading import open_checkpoint
+from .nvidia_pickle import PersistentModule, save_nvidia_pickle
 from .lookup import detect, get_architecture
-from .plugins import get_registry
+from .plugins import PluginWarning, get_registry, register_plugin, unregister_plugin
 from .sources import HubSource, LocalSource, UrlSource
 
 from .api import factorize_checkpoint, factorize_file, factorize_model, layer_table  # noqa: E402
@@ -35,10 +37,11 @@ from .api import factorize_checkpoint, factorize_file, factorize_model, layer_ta
 __all__ = [
     "Architecture", "BankError", "CatalogueEntry", "CatalogueError", "Checkpoint", "CheckpointError",
     "DirectionBank", "Factorization", "FetchError", "Generator", "HubSource", "LayerSpecError",
-    "LayoutError", "LocalSource", "PluginError", "ProjectionLayer", "SefaZooError",
+    "LayoutError", "LocalSource", "PersistentModule", "PluginError", "PluginWarning", "ProjectionLayer",
+    "SefaZooError",
     "SynthesisUnavailableError", "UnknownArchitectureError", "UnknownModelError",
-    "UnsafeCheckpointError", "UrlSource", "__version__", "detect", "export_npy", "export_rosinality",
-    "factorize", "factorize_checkpoint", "factorize_file", "factorize_model", "get_architecture",
-    "get_registry", "hookimpl", "layer_table", "load_bank", "open_checkpoint", "parse_layer_spec",
-    "save_bank",
+    "UnsafeCheckpointError", "UrlSource", "__version__", "atomic_path", "detect", "export_npy",
+    "export_rosinality", "factorize", "factorize_checkpoint", "factorize_file", "factorize_model",
+    "get_architecture", "get_registry", "hookimpl", "layer_table", "load_bank", "open_checkpoint",
+    "parse_layer_spec", "register_plugin", "save_bank", "save_nvidia_pickle", "unregister_plugin",
 ]
