@@ -1,245 +1,30 @@
-"""The core's source kinds: ``hub`` (huggingface_hub and its cache), ``url`` (a resumable plain
-download into sefa-zoo's cache) and ``local`` (a file the user has).
+"""The core's source kinds ``hub``, ``url`` and ``local``, registered through the same hook a
+plugin uses.
 
-Registered through the same hook a plugin uses. Fetchers raise FetchError subclasses whose
-message names the source; sefa_zoo.fetching adds the model's name and checks size and sha256.
+The fetchers live in sefa_zoo.builtin_fetchers, which imports huggingface_hub (slow to
+import); they load on first use, so commands that fetch nothing never pay for it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlsplit
+from collections.abc import Callable
+from typing import Any
 
-from huggingface_hub import constants as hf_constants
-from huggingface_hub import errors as hf_errors
-from huggingface_hub import hf_hub_download, try_to_load_from_cache
-from huggingface_hub.file_download import http_get
-from huggingface_hub.utils import WeakFileLock, httpx
-from huggingface_hub.utils import tqdm as hf_tqdm
-
-from ._version import __version__
-from .errors import (
-    FetchError,
-    GatedError,
-    NetworkError,
-    OfflineNotCachedError,
-    RemoteNotFoundError,
-)
 from .hookspecs import hookimpl
-from .paths import cache_dir
-from .sources import HubSource, LocalSource, UrlSource
 
-LIBRARY_NAME = "sefa-zoo"
+
+def _deferred(name: str) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        from . import builtin_fetchers
+
+        return getattr(builtin_fetchers, name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
 
 
 @hookimpl
 def register_checkpoint_sources(register):
-    register("hub", fetch_hub, cached=cached_hub, discard=discard_download)
-    register("url", fetch_url, cached=cached_url, discard=discard_download)
-    register("local", fetch_local, cached=cached_local)
-
-
-class _SilentBar(hf_tqdm):
-    def __init__(self, *args, **kwargs):
-        kwargs["disable"] = True
-        super().__init__(*args, **kwargs)
-
-
-def _bar(progress: bool) -> type[hf_tqdm] | None:
-    return None if progress else _SilentBar
-
-
-def _offline() -> bool:
-    return hf_constants.is_offline_mode()
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
-def _not_cached_offline(what: str) -> OfflineNotCachedError:
-    return OfflineNotCachedError(f"{what} is not in the local cache and HF_HUB_OFFLINE is set")
-
-
-def discard_download(source, path: Path) -> None:
-    """Remove a downloaded copy that failed verification: the link and, for the Hub cache, its blob."""
-    path = Path(path)
-    target = path.resolve()
-    path.unlink(missing_ok=True)
-    if target != path:
-        target.unlink(missing_ok=True)
-
-
-# --- hub -------------------------------------------------------------------------------------
-
-
-def hub_endpoint() -> str | None:
-    """HF_ENDPOINT as it is now (huggingface_hub reads it only at import); None means its default."""
-    value = os.environ.get("HF_ENDPOINT", "").strip().rstrip("/")
-    return value or None
-
-
-def cached_hub(source: HubSource) -> Path | None:
-    found = try_to_load_from_cache(source.repo_id, source.filename, revision=source.revision)
-    return Path(found) if isinstance(found, str) else None
-
-
-def fetch_hub(source: HubSource, *, progress: bool = True) -> Path:
-    if _offline():
-        path = cached_hub(source)
-        if path is None:
-            raise _not_cached_offline(source.describe())
-        return path
-    endpoint = hub_endpoint()
-    try:
-        found = hf_hub_download(
-            source.repo_id,
-            source.filename,
-            revision=source.revision,
-            library_name=LIBRARY_NAME,
-            library_version=__version__,
-            endpoint=endpoint,
-            tqdm_class=_bar(progress),
-        )
-    except Exception as exc:
-        mapped = _hub_error(source, endpoint or hf_constants.ENDPOINT, exc)
-        if mapped is None:
-            raise
-        raise mapped from exc
-    return Path(found)
-
-
-def _hub_error(source: HubSource, endpoint: str, exc: Exception) -> FetchError | None:
-    repo, what = source.repo_id, source.describe()
-    login = "log in with `hf auth login` or set HF_TOKEN"
-    if isinstance(exc, hf_errors.GatedRepoError):
-        return GatedError(f"{repo} is a gated repository: accept its terms at {endpoint}/{repo}, then {login}")
-    if isinstance(exc, hf_errors.RepositoryNotFoundError):
-        return RemoteNotFoundError(f"repository {repo} was not found on {endpoint} (if it is private, {login})")
-    if isinstance(exc, hf_errors.RevisionNotFoundError):
-        return RemoteNotFoundError(f"revision {source.revision} was not found in repository {repo} on {endpoint}")
-    if isinstance(exc, hf_errors.RemoteEntryNotFoundError):
-        return RemoteNotFoundError(
-            f"file {source.filename!r} was not found in repository {repo} at revision {source.revision[:12]}"
-        )
-    if isinstance(exc, hf_errors.OfflineModeIsEnabled) or (
-        isinstance(exc, hf_errors.LocalEntryNotFoundError) and _offline()
-    ):
-        return _not_cached_offline(what)
-    if isinstance(exc, hf_errors.LocalEntryNotFoundError):
-        cause = exc.__cause__
-        if isinstance(cause, hf_errors.FileMetadataError):
-            return NetworkError(f"{endpoint} did not answer like a Hugging Face Hub for {what}: {_first_line(cause)}")
-        reason = _first_line(cause) if cause is not None else "no connection"
-        return NetworkError(f"could not reach {endpoint} to download {what}: {reason}")
-    if isinstance(exc, hf_errors.HfHubHTTPError):
-        status = exc.response.status_code if exc.response is not None else "an error"
-        return NetworkError(f"{endpoint} answered HTTP {status} for {what}")
-    return _transfer_error(what, exc)
-
-
-def _transfer_error(what: str, exc: Exception) -> FetchError | None:
-    """A connection lost or timed out, or a body shorter than announced (an OSError without errno)."""
-    if isinstance(exc, httpx.HTTPError):
-        return NetworkError(f"network failure while downloading {what}: {_first_line(exc)}")
-    if isinstance(exc, OSError) and exc.errno is None and not isinstance(exc, hf_errors.HfHubHTTPError):
-        return NetworkError(f"incomplete download of {what}: {_first_line(exc)}")
-    return None
-
-
-# --- url -------------------------------------------------------------------------------------
-
-
-def _url_target(source: UrlSource) -> Path:
-    name = unquote(PurePosixPath(urlsplit(source.url).path).name)
-    if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
-        name = "checkpoint"
-    # Stored under the expected sha256 (the catalogue requires one for URL sources).
-    folder = source.sha256 or "url-" + hashlib.sha256(source.url.encode()).hexdigest()
-    return cache_dir() / "downloads" / folder / name
-
-
-def cached_url(source: UrlSource) -> Path | None:
-    target = _url_target(source)
-    return target if target.is_file() else None
-
-
-def fetch_url(source: UrlSource, *, progress: bool = True) -> Path:
-    target = _url_target(source)
-    if target.is_file():
-        return target
-    if _offline():
-        raise _not_cached_offline(source.url)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
-    with WeakFileLock(str(target) + ".lock"):
-        if target.is_file():  # another process finished it while we waited
-            return target
-        try:
-            _download_resuming(source, partial, progress)
-        except Exception as exc:
-            mapped = _url_error(source, exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
-        os.replace(partial, target)
-    return target
-
-
-def _download_resuming(source: UrlSource, partial: Path, progress: bool) -> None:
-    """Append to ``partial`` from where an earlier attempt stopped (a Range request)."""
-    headers = {"user-agent": f"{LIBRARY_NAME}/{__version__}"}
-    for attempt in range(2):
-        with open(partial, "ab") as f:
-            done = f.tell()
-            if source.size is not None and done > source.size:
-                f.truncate(0)
-                done = 0
-            try:
-                http_get(
-                    source.url,
-                    f,
-                    resume_size=done,
-                    headers=headers,
-                    expected_size=source.size,
-                    displayed_filename=partial.name[: -len(".part")],
-                    tqdm_class=_bar(progress),
-                )
-                return
-            except hf_errors.HfHubHTTPError as exc:
-                # 416: nothing left after ``done`` (size unknown, a finished .part): start over once.
-                if attempt or done == 0 or exc.response is None or exc.response.status_code != 416:
-                    raise
-                f.truncate(0)
-
-
-def _url_error(source: UrlSource, exc: Exception) -> FetchError | None:
-    if isinstance(exc, hf_errors.OfflineModeIsEnabled):
-        return _not_cached_offline(source.url)
-    if isinstance(exc, hf_errors.HfHubHTTPError) and exc.response is not None:
-        status = exc.response.status_code
-        if status in (404, 410):
-            return RemoteNotFoundError(f"{source.url} was not found (HTTP {status})")
-        return NetworkError(f"{source.url} answered HTTP {status}")
-    return _transfer_error(source.url, exc)
-
-
-# --- local -----------------------------------------------------------------------------------
-
-
-def cached_local(source: LocalSource) -> Path | None:
-    path = Path(source.path).expanduser()
-    return path if path.is_file() else None
-
-
-def fetch_local(source: LocalSource, *, progress: bool = True) -> Path:
-    path = Path(source.path).expanduser()
-    if path.is_file():
-        return path
-    if path.exists():
-        raise FetchError(f"local checkpoint {path} is not a file")
-    raise FetchError(f"local checkpoint {path} does not exist")
-
+    register("hub", _deferred("fetch_hub"), cached=_deferred("cached_hub"), discard=_deferred("discard_download"))
+    register("url", _deferred("fetch_url"), cached=_deferred("cached_url"), discard=_deferred("discard_download"))
+    register("local", _deferred("fetch_local"), cached=_deferred("cached_local"))

@@ -23,32 +23,43 @@ class Factorization:
     total: float  # trace(AᵀA): the sum of ALL eigenvalues, kept or not
 
 
-def stack(matrices: Sequence[torch.Tensor | np.ndarray], normalize: bool = True) -> torch.Tensor:
-    """Stack A_i along the output axis in float64; optionally scale every row to unit norm.
+def _as_numpy(matrix: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A view where possible (no copy): the float64 buffer it is written into does the cast."""
+    if isinstance(matrix, torch.Tensor):
+        matrix = matrix.detach().cpu()
+        if matrix.dtype not in (torch.float32, torch.float64, torch.float16):
+            matrix = matrix.to(torch.float64)
+        return matrix.numpy()
+    return np.asarray(matrix)
+
+
+def stack(matrices: Sequence[torch.Tensor | np.ndarray], normalize: bool = True) -> np.ndarray:
+    """A: the matrices stacked along the output axis in float64, rows scaled to unit norm
+    when ``normalize`` (all-zero rows stay zero).
 
     Row normalisation is what the original release does: every output unit counts
     equally, and per-layer gains (equalised learning rate, lr multipliers) cancel.
-    All-zero rows stay zero.
     """
     if not matrices:
         raise SefaZooError("no projection layers selected")
-    parts = []
-    latent_dim = None
-    for m in matrices:
-        t = torch.as_tensor(m).detach().to("cpu", torch.float64)
-        if t.ndim != 2:
-            raise SefaZooError(f"a projection matrix must be 2-D (outputs x latent_dim), got {tuple(t.shape)}")
-        if latent_dim is None:
-            latent_dim = t.shape[1]
-        elif t.shape[1] != latent_dim:
-            raise SefaZooError(f"projection matrices disagree on latent_dim: {latent_dim} vs {t.shape[1]}")
-        parts.append(t)
-    a = torch.cat(parts, 0)
-    if not torch.isfinite(a).all():
+    shapes = [tuple(m.shape) for m in matrices]
+    if any(len(shape) != 2 for shape in shapes):
+        bad = next(shape for shape in shapes if len(shape) != 2)
+        raise SefaZooError(f"a projection matrix must be 2-D (outputs x latent_dim), got {bad}")
+    latent_dims = {shape[1] for shape in shapes}
+    if len(latent_dims) > 1:
+        raise SefaZooError(f"projection matrices disagree on latent_dim: {sorted(latent_dims)}")
+    a = np.empty((sum(shape[0] for shape in shapes), shapes[0][1]))
+    offset = 0
+    for matrix in matrices:
+        block = _as_numpy(matrix)
+        a[offset:offset + len(block)] = block
+        offset += len(block)
+    if not np.isfinite(a).all():
         raise SefaZooError("projection weights contain NaN or infinite values")
     if normalize:
-        norms = a.norm(dim=1, keepdim=True)
-        a = a / torch.where(norms > 0, norms, torch.ones_like(norms))
+        norms = np.linalg.norm(a, axis=1, keepdims=True)
+        np.divide(a, norms, out=a, where=norms > 0)
     return a
 
 
@@ -69,14 +80,13 @@ def factorize(
     """
     a = stack(matrices, normalize)
     rows, latent_dim = a.shape
-    limit = min(latent_dim, rows)
+    product = a.T @ a  # numpy runs this as a symmetric rank-k update: half a general product
     if k is None:
-        k = limit
+        k = min(latent_dim, rows)
     if not 1 <= k <= latent_dim:
         raise SefaZooError(f"k must be between 1 and {latent_dim}, got {k}")
-    gram = (a.T @ a).numpy()
-    values, vectors = np.linalg.eigh(gram)
+    values, vectors = np.linalg.eigh(product)
     order = np.arange(latent_dim)[::-1][:k]  # eigh returns ascending eigenvalues
     values = np.clip(values[order], 0.0, None)
     directions = canonical_signs(vectors[:, order].T.copy())
-    return Factorization(directions, values, rows, normalize, float(np.trace(gram)))
+    return Factorization(directions, values, rows, normalize, float(np.trace(product)))

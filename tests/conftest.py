@@ -23,6 +23,13 @@ os.environ.pop("HF_ENDPOINT", None)
 
 import pytest  # noqa: E402
 
+# huggingface_hub binds its log handler to sys.stderr on first import. The CLI imports it
+# lazily, so without this it would bind to a CliRunner's temporary stderr, closed after that
+# test, and later tests would see "--- Logging error ---" noise.
+from huggingface_hub.utils import logging as hf_logging  # noqa: E402
+
+hf_logging.get_logger("huggingface_hub")
+
 
 @pytest.fixture
 def register_plugin():

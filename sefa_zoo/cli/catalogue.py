@@ -7,10 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from ..api import layer_table
 from ..catalogue import Catalogue, load_catalogue
@@ -19,6 +15,7 @@ from ..fetching import cached_path
 from ..hashing import known_sha256
 from ..loading import open_checkpoint
 from ..sources import HubSource
+from . import display
 
 def human_size(size: int | None) -> str:
     """Decimal units, as the Hub shows them: 123949595 -> '123.9 MB'; None (unknown) -> '?'."""
@@ -71,7 +68,9 @@ def list_models(
             wanted.append(f"of architecture {arch!r}")
         typer.echo(f"No models {' and '.join(wanted)}." if wanted else "The catalogue is empty.", err=True)
         return
-    table = Table(title="sefa-zoo catalogue", box=box.SIMPLE_HEAD)
+    from rich import box
+
+    table = display.table(title="sefa-zoo catalogue", box=box.SIMPLE_HEAD)
     table.add_column("name", no_wrap=True, style="bold")
     table.add_column("architecture")
     table.add_column("resolution", justify="right")
@@ -82,20 +81,11 @@ def list_models(
     for entry in entries:
         cached = cached_path(entry) is not None
         table.add_row(
-            Text(entry.name), Text(entry.architecture), str(entry.resolution), str(entry.num_layers),
-            human_size(entry.source.size), Text("yes", style="green") if cached else Text("no"),
-            Text(entry.license),
+            display.text(entry.name), display.text(entry.architecture), str(entry.resolution),
+            str(entry.num_layers), human_size(entry.source.size),
+            display.text("yes", style="green") if cached else display.text("no"), display.text(entry.license),
         )
-    _console_for(table).print(table)
-
-
-def _console_for(table: Table) -> Console:
-    """A console on stdout; when that is not a terminal, wide enough that nothing wraps."""
-    console = Console()
-    if not console.is_terminal:
-        natural = console.measure(table, options=console.options.update_width(10_000)).maximum
-        console = Console(width=max(console.width, natural))
-    return console
+    display.print_table(table)
 
 
 def info(
@@ -118,7 +108,9 @@ def info(
         typer.echo(json.dumps(payload, indent=2))
         return
 
-    console = Console()
+    from rich.table import Table
+
+    console = display.console()
     details = Table.grid(padding=(0, 2))
     details.add_column(style="bold", no_wrap=True)
     details.add_column(overflow="fold")
@@ -146,11 +138,11 @@ def info(
         ("cached", str(path) if path is not None else f"no (run `sefa-zoo download {entry.name}`)"),
     ]
     for key, value in rows:
-        details.add_row(key, Text(value))
+        details.add_row(key, display.text(value))
     console.print(details)
     if layers is None:
         return
-    table = Table(title=f"{entry.name}: projection layers")
+    table = display.table(title=f"{entry.name}: projection layers")
     table.add_column("index", justify="right")
     table.add_column("name", no_wrap=True)
     table.add_column("level", justify="right")
@@ -158,8 +150,8 @@ def info(
     table.add_column("shape", no_wrap=True)
     for layer in layers:
         outputs, latent = layer["shape"]
-        table.add_row(str(layer["index"]), Text(layer["name"]), str(layer["level"]), Text(layer["kind"]),
-                      f"{outputs}×{latent}")
+        table.add_row(str(layer["index"]), display.text(layer["name"]), str(layer["level"]),
+                      display.text(layer["kind"]), f"{outputs}×{latent}")
     console.print(table)
 
 

@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.table import Table
-
 from ..api import factorize_file, factorize_model
 from ..bank import EXPORTERS, save_bank
 from ..errors import SefaZooError
 from ..layers import format_layer_spec
+from . import display
 
 SHOWN = 10
 
@@ -86,7 +84,7 @@ def factorize(
             "shares": [float(s) for s in shares],
         }, indent=2))
         return
-    table = Table(title=f"{bank.model}: layers {format_layer_spec(sorted(set(bank.layer_indices)))} "
+    table = display.table(title=f"{bank.model}: layers {format_layer_spec(sorted(set(bank.layer_indices)))} "
                         f"({len(bank.layer_names)} weight matrices, {bank.architecture}/{bank.layout})")
     table.add_column("direction", justify="right")
     table.add_column("eigenvalue", justify="right")
@@ -96,7 +94,6 @@ def factorize(
     for i in range(shown):
         cumulative += float(shares[i])
         table.add_row(str(i), f"{bank.eigenvalues[i]:.4g}", f"{shares[i]:.1%}", f"{cumulative:.1%}")
-    console = Console()
-    console.print(table)
+    display.print_table(table)
     for path in written:
-        console.print(f"wrote {path}", soft_wrap=True, highlight=False)
+        typer.echo(f"wrote {path}")

@@ -6,11 +6,9 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from ..plugins import PluginInfo, get_registry
+from . import display
 
 _KIND_ORDER = {"core": 0, "built-in": 1, "distribution": 2, "file": 3, "registered": 4}
 
@@ -35,13 +33,13 @@ def _registers(info: PluginInfo) -> str:
     return "\n".join(parts) or "-"
 
 
-def _status(info: PluginInfo) -> Text:
+def _status(info: PluginInfo):
     if not info.loaded:
-        return Text("not loaded", style="red")
+        return display.text("not loaded", style="red")
     if info.problems:
         count = len(info.problems)
-        return Text(f"{count} problem{'s' if count > 1 else ''}", style="yellow")
-    return Text("ok", style="green")
+        return display.text(f"{count} problem{'s' if count > 1 else ''}", style="yellow")
+    return display.text("ok", style="green")
 
 
 def plugins(
@@ -60,18 +58,19 @@ def plugins(
         typer.echo(json.dumps(payload, indent=2))
         return
 
-    table = Table(title="sefa-zoo plugins", show_lines=True)
+    table = display.table(title="sefa-zoo plugins", show_lines=True)
     table.add_column("plugin", no_wrap=True, style="bold")
     table.add_column("origin", overflow="fold")
     table.add_column("registers", overflow="fold")
     table.add_column("status", no_wrap=True)
     for info in infos:
         # Text, not str: names and messages from plugins are not rich markup.
-        table.add_row(Text(info.name), Text(_origin(info)), Text(_registers(info)), _status(info))
-    console = Console()
+        table.add_row(display.text(info.name), display.text(_origin(info)), display.text(_registers(info)),
+                      _status(info))
+    console = display.console()
     console.print(table)
     problems = [m for info in infos for m in info.problems] + other_problems
     if problems:
-        console.print(Text("Problems:", style="bold red"))
+        console.print(display.text("Problems:", style="bold red"))
         for message in problems:
-            console.print(Text(f"  - {message}"), soft_wrap=True)
+            console.print(display.text(f"  - {message}"), soft_wrap=True)
