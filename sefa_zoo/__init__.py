@@ -27,7 +27,7 @@ from .factorizer import Factorization, factorize
 from .hookspecs import hookimpl
 from .layers import parse_layer_spec
 from .loading import open_checkpoint
-from .nvidia_pickle import PersistentModule, save_nvidia_pickle
+from .nvidia_pickle_writer import PersistentModule, save_nvidia_pickle
 from .lookup import detect, get_architecture
 from .plugins import PluginWarning, get_registry, register_plugin, unregister_plugin
 from .sources import HubSource, LocalSource, UrlSource

@@ -33,34 +33,63 @@ def _as_numpy(matrix: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.asarray(matrix)
 
 
-def stack(matrices: Sequence[torch.Tensor | np.ndarray], normalize: bool = True) -> np.ndarray:
-    """A: the matrices stacked along the output axis in float64, rows scaled to unit norm
-    when ``normalize`` (all-zero rows stay zero).
+CHUNK_ROWS = 2048  # rows of A held in float64 at once: 8 MiB at latent_dim 512
 
-    Row normalisation is what the original release does: every output unit counts
-    equally, and per-layer gains (equalised learning rate, lr multipliers) cancel.
-    """
+
+def _check_shapes(matrices: Sequence[torch.Tensor | np.ndarray]) -> int:
     if not matrices:
         raise SefaZooError("no projection layers selected")
     shapes = [tuple(m.shape) for m in matrices]
-    if any(len(shape) != 2 for shape in shapes):
-        bad = next(shape for shape in shapes if len(shape) != 2)
-        raise SefaZooError(f"a projection matrix must be 2-D (outputs x latent_dim), got {bad}")
-    latent_dims = {shape[1] for shape in shapes}
+    bad = [shape for shape in shapes if len(shape) != 2]
+    if bad:
+        raise SefaZooError(f"a projection matrix must be 2-D (outputs x latent_dim), got {bad[0]}")
+    latent_dims = sorted({shape[1] for shape in shapes})
     if len(latent_dims) > 1:
-        raise SefaZooError(f"projection matrices disagree on latent_dim: {sorted(latent_dims)}")
-    a = np.empty((sum(shape[0] for shape in shapes), shapes[0][1]))
-    offset = 0
+        raise SefaZooError(f"projection matrices disagree on latent_dim: {latent_dims}")
+    return latent_dims[0]
+
+
+def gram(matrices: Sequence[torch.Tensor | np.ndarray], normalize: bool = True) -> tuple[np.ndarray, int]:
+    """AᵀA in float64 for A = the matrices stacked along the output axis, and A's row count.
+
+    With ``normalize`` every row of A is first scaled to unit norm (all-zero rows stay zero),
+    as the original release does: every output unit counts equally, and per-layer gains
+    (equalised learning rate, lr multipliers) cancel.
+
+    A is never built whole: rows are packed CHUNK_ROWS at a time into one float64 buffer and
+    each full buffer is added as ``buf.T @ buf``, which numpy runs as a symmetric rank-k update.
+    """
+    latent_dim = _check_shapes(matrices)
+    product = np.zeros((latent_dim, latent_dim))
+    buf = np.empty((CHUNK_ROWS, latent_dim))
+    filled = rows = 0
+
+    def flush() -> None:
+        nonlocal filled
+        if filled:
+            part = buf[:filled]
+            product[...] += part.T @ part
+            filled = 0
+
     for matrix in matrices:
-        block = _as_numpy(matrix)
-        a[offset:offset + len(block)] = block
-        offset += len(block)
-    if not np.isfinite(a).all():
-        raise SefaZooError("projection weights contain NaN or infinite values")
-    if normalize:
-        norms = np.linalg.norm(a, axis=1, keepdims=True)
-        np.divide(a, norms, out=a, where=norms > 0)
-    return a
+        source = _as_numpy(matrix)
+        start = 0
+        while start < len(source):
+            take = min(CHUNK_ROWS - filled, len(source) - start)
+            block = buf[filled:filled + take]
+            block[...] = source[start:start + take]  # the float64 cast happens here
+            if not np.isfinite(block).all():
+                raise SefaZooError("projection weights contain NaN or infinite values")
+            if normalize:
+                norms = np.sqrt(np.einsum("ij,ij->i", block, block))[:, None]
+                np.divide(block, norms, out=block, where=norms > 0)
+            filled += take
+            start += take
+            rows += take
+            if filled == CHUNK_ROWS:
+                flush()
+    flush()
+    return product, rows
 
 
 def canonical_signs(vectors: np.ndarray) -> np.ndarray:
@@ -78,9 +107,8 @@ def factorize(
 
     Returns the top ``k`` (default: min(latent_dim, rows)) unit directions, signs canonical.
     """
-    a = stack(matrices, normalize)
-    rows, latent_dim = a.shape
-    product = a.T @ a  # numpy runs this as a symmetric rank-k update: half a general product
+    product, rows = gram(matrices, normalize)
+    latent_dim = product.shape[0]
     if k is None:
         k = min(latent_dim, rows)
     if not 1 <= k <= latent_dim:

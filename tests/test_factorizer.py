@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from sefa_zoo import SefaZooError, factorize
-from sefa_zoo.factorizer import canonical_signs, stack
+from sefa_zoo.factorizer import CHUNK_ROWS, canonical_signs, gram
 
 
 def random_layers(seed=0, sizes=(64, 32, 128), latent=24, gains=(1.0, 5.0, 0.1)):
@@ -131,7 +131,20 @@ def test_errors(layers, k, message):
         factorize(layers, k=k)
 
 
-def test_stack_normalizes_rows_in_float64():
-    a = stack([np.array([[3.0, 4.0]]), torch.tensor([[0.0, 2.0]], dtype=torch.float16)])
-    assert a.dtype == np.float64
-    np.testing.assert_allclose(a, [[0.6, 0.8], [0.0, 1.0]])
+def test_gram_normalizes_rows_in_float64():
+    product, rows = gram([np.array([[3.0, 4.0]]), torch.tensor([[0.0, 2.0]], dtype=torch.float16)])
+    a = np.array([[0.6, 0.8], [0.0, 1.0]])
+    assert product.dtype == np.float64 and rows == 2
+    np.testing.assert_allclose(product, a.T @ a)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_gram_is_exact_across_chunk_boundaries(normalize):
+    rng = np.random.default_rng(10)
+    layers = [rng.standard_normal((n, 8)) for n in (CHUNK_ROWS - 3, 5, 2 * CHUNK_ROWS + 1, 1)]
+    a = np.concatenate(layers)
+    if normalize:
+        a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    product, rows = gram(layers, normalize)
+    assert rows == len(a)
+    np.testing.assert_allclose(product, a.T @ a, rtol=1e-12, atol=1e-9)

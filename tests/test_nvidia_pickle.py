@@ -20,6 +20,7 @@ from sefa_zoo import (
     PersistentModule,
     UnsafeCheckpointError,
     nvidia_pickle,
+    nvidia_pickle_writer,
     open_checkpoint,
     save_nvidia_pickle,
 )
@@ -390,7 +391,7 @@ def test_storage_blob_in_an_unexpected_layout_falls_back_to_weights_only_torch_l
 
 def test_older_pythons_build_of_an_easydict_is_accepted(tmp_path, monkeypatch):
     # Python <= 3.10 could write an EasyDict's empty instance __dict__ as a BUILD after its items.
-    monkeypatch.setattr(nvidia_pickle._WRITER_EASYDICT, "__getstate__", lambda self: {}, raising=False)
+    monkeypatch.setattr(nvidia_pickle_writer._WRITER_EASYDICT, "__getstate__", lambda self: {}, raising=False)
     module = PersistentModule("Generator", parameters={"w": torch.ones(1)}, init_kwargs={"kw": {"a": 1}})
     path = save_nvidia_pickle(tmp_path / "old.pkl", {"G_ema": module})
     ops = [op.name for op, _, _ in pickletools.genops(path.read_bytes())]
