@@ -96,6 +96,10 @@ def open_model(name: str, *, progress: bool = True) -> tuple[Checkpoint, Any, Pa
 
 def factorize_model(name: str, *, progress: bool = True, **kwargs: Any) -> DirectionBank:
     """SeFa directions of a catalogue model, fetched (and verified) on first use."""
+    entry = get_entry(name)
+    # The catalogue knows the layer count: a bad spec fails before a long download.
+    arch = get_architecture(entry.architecture)
+    parse_layer_spec(kwargs.get("layers", "all"), entry.num_layers, arch.layer_groups(entry.num_layers))
     checkpoint, entry, path = open_model(name, progress=progress)
     return factorize_checkpoint(
         checkpoint,

@@ -136,3 +136,22 @@ def test_layout_error_from_architecture_is_reported(toy, tmp_path):
     result = run("factorize", "--checkpoint", str(other), "--arch", "toyarch")
     assert result.exit_code == 1 and "not a toyarch checkpoint" in result.output
     assert issubclass(LayoutError, Exception)
+
+
+def test_catalogue_model_layer_spec_checked_before_download(register_plugin, tmp_path):
+    class Entries:
+        @hookimpl
+        def register_catalogue_entries(self, register):
+            register({
+                "name": "toy-remote", "architecture": "toyarch", "layout": "plain",
+                "source": {"kind": "url", "url": "http://127.0.0.1:9/never-fetched.safetensors",
+                           "sha256": "0" * 64},
+                "resolution": 32, "num_layers": 4, "license": "test", "provenance": "test",
+                "description": "never downloaded",
+            })
+
+    register_plugin(ToyPlugin(), "toy-plugin")
+    register_plugin(Entries(), "toy-entries")
+    result = run("factorize", "toy-remote", "--layers", "2-9", "-o", str(tmp_path / "b.safetensors"))
+    assert result.exit_code == 1
+    assert "layer 9 in '2-9' is out of range: valid indices are 0-3" in result.output
