@@ -34,28 +34,16 @@ LAYOUTS = {  # name -> (plugin layout, file name)
     "huggan .bin": ("huggan", "pytorch_model.bin"),
 }
 
-# One measurement in a fresh interpreter: prints {"seconds": ..., "extra_peak": bytes}.
-CHILD = r"""
-import json, sys, time
-import numpy as np, torch
+# The original release's route, reduced to its bare path (no generator built, no images):
+# load the whole checkpoint, stack the style weights (transposed), normalise the columns,
+# np.linalg.eig of the 512x512 product. NVIDIA pickles need a loader that runs no code.
+RELEASE_PATH = r"""
+import sys, numpy as np, torch
 import sefa_zoo
 from sefa_zoo.nvidia_pickle import load_nvidia_pickle
-mode, path = sys.argv[1], sys.argv[2]
 
-def rss_peak():
-    # VmHWM, not ru_maxrss: a child's ru_maxrss starts from its parent's peak on Linux.
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-with open("/proc/self/clear_refs", "w") as f:
-    f.write("5")  # reset the peak to the current RSS
 
 def release_path(path):
-    # The original release: load the whole checkpoint, stack the style weights
-    # (transposed), normalise columns, np.linalg.eig of the 512x512 product.
     with open(path, "rb") as f:
         head = f.read(2)
     if head == b"PK":
@@ -70,7 +58,25 @@ def release_path(path):
     weight = weight / np.linalg.norm(weight, axis=0, keepdims=True)
     values, vectors = np.linalg.eig(weight.dot(weight.T))
     return vectors.T
+"""
 
+# One measurement in a fresh interpreter: prints {"seconds": ..., "extra_peak": bytes}.
+CHILD = RELEASE_PATH + r"""
+import json, time
+mode, path = sys.argv[1], sys.argv[2]
+
+
+def rss_peak():
+    # VmHWM, not ru_maxrss: a child's ru_maxrss starts from its parent's peak on Linux.
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak to the current RSS
 base = rss_peak()
 start = time.perf_counter()
 if mode == "sefa-zoo":
@@ -82,25 +88,8 @@ seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "extra_peak": max(0, rss_peak() - base)}))
 """
 
-# The release's whole command, reduced to its bare path (no image synthesis).
-BARE_RELEASE = r"""
-import sys, numpy as np, torch
-import sefa_zoo
-path = sys.argv[1]
-with open(path, "rb") as f:
-    head = f.read(2)
-if head == b"PK":
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-else:
-    from sefa_zoo.nvidia_pickle import load_nvidia_pickle
-    obj = load_nvidia_pickle(path)
-ckpt = sefa_zoo.loading.flatten(obj, path)
-arch, layout = sefa_zoo.detect(ckpt)
-table = arch.layers(ckpt, layout=layout)
-weight = np.concatenate([w.numpy().T for w in arch.projection(ckpt, [l.index for l in table], layout=layout)], 1)
-weight = weight / np.linalg.norm(weight, axis=0, keepdims=True)
-np.linalg.eig(weight.dot(weight.T))
-"""
+# The release's whole command as a bare process.
+BARE_RELEASE = RELEASE_PATH + "\nrelease_path(sys.argv[1])\n"
 
 
 def make_checkpoints(resolution: int) -> dict[str, Path]:
