@@ -24,6 +24,7 @@ from .errors import (
     UnsafeCheckpointError,
 )
 from .factorizer import Factorization, factorize
+from .fetching import cached_path, fetch
 from .hookspecs import hookimpl
 from .layers import parse_layer_spec
 from .loading import open_checkpoint
@@ -40,7 +41,7 @@ __all__ = [
     "LayoutError", "LocalSource", "PersistentModule", "PluginError", "PluginWarning", "ProjectionLayer",
     "SefaZooError",
     "SynthesisUnavailableError", "UnknownArchitectureError", "UnknownModelError",
-    "UnsafeCheckpointError", "UrlSource", "__version__", "atomic_path", "detect", "export_npy",
+    "UnsafeCheckpointError", "UrlSource", "__version__", "atomic_path", "cached_path", "detect", "export_npy",
     "export_rosinality", "factorize", "factorize_checkpoint", "factorize_file", "factorize_model",
     "get_architecture", "get_registry", "hookimpl", "layer_table", "load_bank", "open_checkpoint",
     "parse_layer_spec", "register_plugin", "save_bank", "save_nvidia_pickle", "unregister_plugin",
