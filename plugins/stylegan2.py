@@ -13,8 +13,10 @@ turned off the directions are the right singular vectors of the raw stacked weig
 which is what rosinality's closed_form_factorization.py computes (it too uses the raw
 stored tensors, gains left out); layers then weigh by their stored scale.
 
-This module also offers fixture writers (``random_stylegan2_state``, ``save_stylegan2``)
-that write one logical generator in each real layout.
+``build_generator`` reads the whole generator of any of these layouts into one torch
+module (_stylegan2_reader, _stylegan2_generator). This module also offers fixture writers
+(``random_stylegan2_state``, ``save_stylegan2``) that write one logical generator in each
+real layout.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from sefa_zoo import Architecture, Checkpoint, LayerSpecError, ProjectionLayer, 
 
 from ._stylegan2_files import FIXTURE_LAYOUTS, save_stylegan2
 from ._stylegan2_fixtures import StyleGAN2State, random_stylegan2_state, stylegan2_state_dict
+from ._stylegan2_generator import StyleGAN2Generator
 from ._stylegan2_layouts import LAYOUTS, Located, StyleSlot, detect, locate
+from ._stylegan2_reader import read_conv_clamp, read_stylegan2_state
 
 __all__ = [
-    "FIXTURE_LAYOUTS", "StyleGAN2", "StyleGAN2State", "random_stylegan2_state", "save_stylegan2",
-    "stylegan2_state_dict",
+    "FIXTURE_LAYOUTS", "StyleGAN2", "StyleGAN2Generator", "StyleGAN2State", "random_stylegan2_state",
+    "read_stylegan2_state", "save_stylegan2", "stylegan2_state_dict",
 ]
 
 TORGB_CHOICES = ("final", "all")
@@ -91,6 +95,33 @@ class StyleGAN2(Architecture):
             parts = [checkpoint[located.prefix + slot.key] for slot in by_index[index]]
             matrices.append(parts[0] if len(parts) == 1 else torch.cat(parts, 0))
         return matrices
+
+    def build_generator(
+        self,
+        checkpoint: Checkpoint,
+        *,
+        layout: str | None = None,
+        device: str | torch.device = "cpu",
+        image_size: tuple[int, int] | None = None,
+    ) -> StyleGAN2Generator:
+        """The generator (EMA weights where the file has both), frozen, float32, on ``device``.
+
+        ``image_size`` = (width, height) crops the middle of each frame, as a catalogue
+        entry's ``image_size`` asks (the car model: 512x384 out of 512x512).
+        """
+        layout = self.resolve_layout(checkpoint, layout)
+        generator = StyleGAN2Generator(
+            read_stylegan2_state(checkpoint, layout),
+            conv_clamp=read_conv_clamp(checkpoint, layout),
+            image_size=image_size,
+            label=checkpoint.label,
+        )
+        generator.requires_grad_(False).eval()
+        try:
+            return generator.to(device)
+        except (RuntimeError, AssertionError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SefaZooError(f"cannot put the StyleGAN2 generator on device {str(device)!r}: {reason}") from None
 
     def _selected(
         self, checkpoint: Checkpoint, layout: str | None, options: Mapping[str, Any]

@@ -1,0 +1,295 @@
+"""Reading a whole StyleGAN2 generator out of a checkpoint as a layout-neutral StyleGAN2State.
+
+The inverse of ``stylegan2_state_dict`` (_stylegan2_fixtures): each layout's tensors are
+renamed and reshaped back to the logical names, undoing that layout's conventions
+(rosinality's leading 1s, genforce's style bias without the +1 and its TensorFlow-oriented
+conv0 kernel). Only the generator's own tensors are read, each once.
+
+What the files do not record is taken from the layout's own defaults: the mapping
+network's learning-rate multiplier is 0.01 in rosinality's and genforce's code (NVIDIA
+pickles record it), and a file without an average w (rosinality's training snapshots)
+gets the mean of the mapping over 4096 seeded z, as rosinality's generate.py estimates it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import torch
+
+from sefa_zoo import Checkpoint, LayoutError
+
+from ._stylegan2_fixtures import StyleGAN2State
+from ._stylegan2_generator import MappingNetwork
+from ._stylegan2_layouts import Located, locate, logical_slots
+
+DEFAULT_MAPPING_LR_MULTIPLIER = 0.01
+W_AVG_SAMPLES = 4096
+W_AVG_SEED = 0
+
+Convert = Callable[[torch.Tensor], torch.Tensor]
+Sources = dict[str, tuple[str, Convert]]  # logical name -> (stored name, stored -> logical)
+
+
+def _same(t: torch.Tensor) -> torch.Tensor:
+    return t
+
+
+def _unit_axes(t: torch.Tensor, count: int) -> torch.Tensor:
+    if t.ndim < count or any(size != 1 for size in t.shape[:count]):
+        raise ValueError(f"expected {count} leading axes of size 1")
+    return t[(0,) * count]
+
+
+def _first(t: torch.Tensor) -> torch.Tensor:  # (1, ...) -> (...)
+    return _unit_axes(t, 1)
+
+
+def _plane(t: torch.Tensor) -> torch.Tensor:  # (1, 1, H, W) -> (H, W)
+    return _unit_axes(t, 2)
+
+
+def _scalar(t: torch.Tensor) -> torch.Tensor:  # (1,) -> ()
+    if t.numel() != 1:
+        raise ValueError("expected one value")
+    return t.reshape(())
+
+
+def _channels(t: torch.Tensor) -> torch.Tensor:  # (1, C, 1, 1) -> (C,)
+    if t.ndim != 4 or t.shape[0] != 1 or t.shape[2:] != (1, 1):
+        raise ValueError("expected shape (1, C, 1, 1)")
+    return t.reshape(-1)
+
+
+def _flip(t: torch.Tensor) -> torch.Tensor:  # TensorFlow's kernel orientation -> NVIDIA's
+    if t.ndim != 4:
+        raise ValueError("expected a 4-d kernel")
+    return t.flip(2, 3)
+
+
+def _plus_one(t: torch.Tensor) -> torch.Tensor:
+    return t + 1
+
+
+def _levels(resolution: int) -> list[int]:
+    return [4 << k for k in range(resolution.bit_length() - 2)]
+
+
+def _conv_names(level: int) -> list[str]:
+    return [f"{level}x{level}.conv"] if level == 4 else [f"{level}x{level}.conv0", f"{level}x{level}.conv1"]
+
+
+def _rosinality_sources(resolution: int, mapping_layers: int) -> Sources:
+    src: Sources = {}
+    for i in range(mapping_layers):
+        src[f"mapping.fc{i}.weight"] = (f"style.{i + 1}.weight", _same)
+        src[f"mapping.fc{i}.bias"] = (f"style.{i + 1}.bias", _same)
+    src["const"] = ("input.input", _first)
+    modules = ["conv1"] + [f"convs.{j}" for j in range(2 * (len(_levels(resolution)) - 1))]
+    names = [name for level in _levels(resolution) for name in _conv_names(level)]
+    for noise_index, (module, name) in enumerate(zip(modules, names, strict=True)):
+        src[f"{name}.weight"] = (f"{module}.conv.weight", _first)
+        src[f"{name}.bias"] = (f"{module}.activate.bias", _same)
+        src[f"{name}.noise_strength"] = (f"{module}.noise.weight", _scalar)
+        src[f"{name}.noise_const"] = (f"noises.noise_{noise_index}", _plane)
+        src[f"{name}.affine.weight"] = (f"{module}.conv.modulation.weight", _same)
+        src[f"{name}.affine.bias"] = (f"{module}.conv.modulation.bias", _same)
+    for k, level in enumerate(_levels(resolution)):
+        module = "to_rgb1" if k == 0 else f"to_rgbs.{k - 1}"
+        rgb = f"{level}x{level}.torgb"
+        src[f"{rgb}.weight"] = (f"{module}.conv.weight", _first)
+        src[f"{rgb}.bias"] = (f"{module}.bias", _channels)
+        src[f"{rgb}.affine.weight"] = (f"{module}.conv.modulation.weight", _same)
+        src[f"{rgb}.affine.bias"] = (f"{module}.conv.modulation.bias", _same)
+    return src
+
+
+def _nvidia_sources(resolution: int, mapping_layers: int) -> Sources:
+    src: Sources = {}
+    for i in range(mapping_layers):
+        for part in ("weight", "bias"):
+            src[f"mapping.fc{i}.{part}"] = (f"mapping.fc{i}.{part}", _same)
+    src["w_avg"] = ("mapping.w_avg", _same)
+    src["const"] = ("synthesis.b4.const", _same)
+    for level in _levels(resolution):
+        for name in [*_conv_names(level), f"{level}x{level}.torgb"]:
+            role = name.split(".")[1]
+            module = f"synthesis.b{level}.{'conv1' if role == 'conv' else role}"
+            parts = ["weight", "bias", "affine.weight", "affine.bias"]
+            if role != "torgb":
+                parts += ["noise_strength", "noise_const"]
+            for part in parts:
+                src[f"{name}.{part}"] = (f"{module}.{part}", _same)
+    return src
+
+
+def _genforce_sources(resolution: int, mapping_layers: int) -> Sources:
+    src: Sources = {}
+    for i in range(mapping_layers):
+        src[f"mapping.fc{i}.weight"] = (f"mapping.dense{i}.weight", _same)
+        src[f"mapping.fc{i}.bias"] = (f"mapping.dense{i}.bias", _same)
+    src["w_avg"] = ("truncation.w_avg", _same)
+    src["const"] = ("synthesis.early_layer.const", _first)
+    names = [name for level in _levels(resolution) for name in _conv_names(level)]
+    for i, name in enumerate(names):
+        layer = f"synthesis.layer{i}"
+        src[f"{name}.weight"] = (f"{layer}.weight", _flip if name.endswith(".conv0") else _same)
+        src[f"{name}.bias"] = (f"{layer}.bias", _same)
+        src[f"{name}.noise_strength"] = (f"{layer}.noise_strength", _same)
+        src[f"{name}.noise_const"] = (f"{layer}.noise", _plane)
+        src[f"{name}.affine.weight"] = (f"{layer}.style.weight", _same)
+        src[f"{name}.affine.bias"] = (f"{layer}.style.bias", _plus_one)
+    for k, level in enumerate(_levels(resolution)):
+        rgb, output = f"{level}x{level}.torgb", f"synthesis.output{k}"
+        src[f"{rgb}.weight"] = (f"{output}.weight", _same)
+        src[f"{rgb}.bias"] = (f"{output}.bias", _same)
+        src[f"{rgb}.affine.weight"] = (f"{output}.style.weight", _same)
+        src[f"{rgb}.affine.bias"] = (f"{output}.style.bias", _plus_one)
+    return src
+
+
+_SOURCES = {"rosinality": _rosinality_sources, "nvidia": _nvidia_sources, "genforce": _genforce_sources}
+_MAPPING_WEIGHT = {
+    "rosinality": re.compile(r"^style\.(\d+)\.weight$"),  # style.0 is the PixelNorm
+    "nvidia": re.compile(r"^mapping\.fc(\d+)\.weight$"),
+    "genforce": re.compile(r"^mapping\.dense(\d+)\.weight$"),
+}
+_LABEL_EMBEDDING = {"nvidia": "mapping.embed.weight", "genforce": "mapping.label_weight"}
+
+
+def read_stylegan2_state(checkpoint: Checkpoint, layout: str) -> StyleGAN2State:
+    """The whole generator in ``checkpoint`` (read as ``layout``) under its logical names."""
+    located = locate(checkpoint, layout)
+    label, prefix = checkpoint.label, located.prefix
+    for slot in logical_slots(layout, located.resolution):
+        if slot.name not in located.outputs:
+            raise LayoutError(
+                f"{label}: the StyleGAN2 generator has no {slot.name} layer; only the 'skip' "
+                "architecture (a toRGB at every resolution) can synthesize images"
+            )
+    embedding = _LABEL_EMBEDDING.get(layout)
+    if embedding is not None and prefix + embedding in checkpoint:
+        raise LayoutError(
+            f"{label}: {prefix + embedding!r}: class-conditional StyleGAN2 generators are not supported"
+        )
+    mapping_layers = _count_mapping_layers(checkpoint, located)
+    levels = _levels(located.resolution)
+    tensors = {}
+    for name, (key, convert) in _SOURCES[layout](located.resolution, mapping_layers).items():
+        if prefix + key not in checkpoint:
+            if name == "w_avg":
+                continue
+            raise LayoutError(f"{label}: missing tensor {prefix + key!r} of a StyleGAN2 generator")
+        try:
+            tensors[name] = convert(checkpoint[prefix + key])
+        except ValueError as exc:
+            shape = checkpoint.shape(prefix + key)
+            raise LayoutError(f"{label}: {prefix + key!r} has shape {shape}: {exc}") from None
+    for name, ndim in [("mapping.fc0.weight", 2)] + [(f"{lv}x{lv}.torgb.weight", 4) for lv in levels]:
+        if tensors[name].ndim != ndim:
+            raise LayoutError(f"{label}: the StyleGAN2 {name} has shape {tuple(tensors[name].shape)}, not {ndim}-d")
+    if layout == "rosinality" and "latent_avg" in checkpoint and checkpoint.shape("latent_avg") == (located.w_dim,):
+        tensors["w_avg"] = checkpoint["latent_avg"]
+    channels = {level: tensors[f"{level}x{level}.torgb.weight"].shape[1] for level in levels}
+    channel_base, channel_max = _channel_config(checkpoint, located, channels)
+    state = StyleGAN2State(
+        resolution=located.resolution,
+        z_dim=tensors["mapping.fc0.weight"].shape[1],
+        w_dim=located.w_dim,
+        img_channels=tensors[f"{levels[-1]}x{levels[-1]}.torgb.weight"].shape[0],
+        mapping_layers=mapping_layers,
+        mapping_lr_multiplier=_mapping_lr_multiplier(checkpoint, located, mapping_layers),
+        channel_base=channel_base,
+        channel_max=channel_max,
+        tensors=tensors,
+    )
+    if "w_avg" not in tensors:
+        try:
+            tensors["w_avg"] = estimate_w_avg(state)  # completes the state's own dict
+        except RuntimeError as exc:  # load_state_dict on inconsistent mapping shapes
+            reason = str(exc).strip().splitlines()[-1].strip()
+            raise LayoutError(f"{label}: the StyleGAN2 mapping network's shapes do not fit: {reason}") from None
+    elif tuple(tensors["w_avg"].shape) != (located.w_dim,):
+        raise LayoutError(
+            f"{label}: the average w has shape {tuple(tensors['w_avg'].shape)}, expected ({located.w_dim},)"
+        )
+    return state
+
+
+def estimate_w_avg(state: StyleGAN2State) -> torch.Tensor:
+    """The mean of w over W_AVG_SAMPLES standard-normal z drawn from a generator seeded W_AVG_SEED."""
+    features = [state.z_dim] + [state.tensors[f"mapping.fc{i}.weight"].shape[0] for i in range(state.mapping_layers)]
+    mapping = MappingNetwork(features, state.mapping_lr_multiplier)
+    mapping.load_state_dict(
+        {k[len("mapping."):]: v.float() for k, v in state.tensors.items() if k.startswith("mapping.")}
+    )
+    z = torch.randn(W_AVG_SAMPLES, state.z_dim, generator=torch.Generator().manual_seed(W_AVG_SEED))
+    with torch.no_grad():
+        return mapping(z).mean(dim=0)
+
+
+def read_conv_clamp(checkpoint: Checkpoint, layout: str) -> float | None:
+    """NVIDIA's ``conv_clamp`` as the pickle's layers record it; None (no clamp) otherwise."""
+    if layout != "nvidia":
+        return None
+    located = locate(checkpoint, layout)
+    found = set()
+    for level in _levels(located.resolution):
+        for role in ("conv0", "conv1", "torgb"):
+            key = f"{located.prefix}synthesis.b{level}.{role}.conv_clamp"
+            if key in checkpoint.objects:
+                found.add(checkpoint.objects[key])
+    if len(found) > 1:
+        values = ", ".join(sorted(map(str, found)))
+        raise LayoutError(f"{checkpoint.label}: the StyleGAN2 layers use different conv_clamp values ({values})")
+    value = found.pop() if found else None
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
+        raise LayoutError(f"{checkpoint.label}: conv_clamp {value!r} is not a number >= 0")
+    return None if value is None else float(value)
+
+
+def _count_mapping_layers(checkpoint: Checkpoint, located: Located) -> int:
+    pattern = _MAPPING_WEIGHT[located.layout]
+    found = set()
+    for key in checkpoint:
+        if key.startswith(located.prefix):
+            match = pattern.match(key[len(located.prefix):])
+            if match:
+                found.add(int(match.group(1)))
+    first = 1 if located.layout == "rosinality" else 0
+    count = 0
+    while first + count in found:
+        count += 1
+    if count == 0:
+        raise LayoutError(
+            f"{checkpoint.label}: the StyleGAN2 generator under {located.prefix!r} has no mapping network"
+        )
+    return count
+
+
+def _mapping_lr_multiplier(checkpoint: Checkpoint, located: Located, mapping_layers: int) -> float:
+    if located.layout != "nvidia":
+        return DEFAULT_MAPPING_LR_MULTIPLIER
+    # NVIDIA's FullyConnectedLayer keeps bias_gain = lr_multiplier
+    gains = [checkpoint.objects.get(f"{located.prefix}mapping.fc{i}.bias_gain") for i in range(mapping_layers)]
+    if all(gain is None for gain in gains):
+        return DEFAULT_MAPPING_LR_MULTIPLIER
+    gain = gains[0]
+    if len(set(gains)) != 1 or isinstance(gain, bool) or not isinstance(gain, (int, float)) or gain <= 0:
+        raise LayoutError(
+            f"{checkpoint.label}: the mapping layers' learning-rate multipliers {gains} are not one positive number"
+        )
+    return float(gain)
+
+
+def _channel_config(checkpoint: Checkpoint, located: Located, channels: dict[int, int]) -> tuple[int, int]:
+    """(channel_base, channel_max): NVIDIA's recorded values, else the smallest consistent with the shapes."""
+    kwargs = checkpoint.objects.get(f"{located.prefix}synthesis._init_kwargs")
+    if isinstance(kwargs, dict):
+        base, top = kwargs.get("channel_base"), kwargs.get("channel_max")
+        if isinstance(base, int) and isinstance(top, int):
+            return base, top
+    top = max(channels.values())
+    base = max(c * level if c < top else top * level for level, c in channels.items())
+    return base, top
