@@ -34,15 +34,43 @@ from .plugins import PluginWarning, get_registry, register_plugin, unregister_pl
 from .sources import HubSource, LocalSource, UrlSource
 
 from .api import factorize_checkpoint, factorize_file, factorize_model, layer_table  # noqa: E402
+from .editing import (  # noqa: E402
+    EditPlan,
+    codes_from_seeds,
+    latents_from_seeds,
+    load_generator,
+    plan_edits,
+    render_edits,
+    truncate,
+)
+
+# Writers of pictures import Pillow; they load on first use, not with every command.
+_LAZY = {
+    "RenderedEdits": ".rendered",
+    "render_for_display": ".rendered",
+    "write_edit_outputs": ".edit_outputs",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Architecture", "BankError", "CatalogueEntry", "CatalogueError", "Checkpoint", "CheckpointError",
-    "DirectionBank", "Factorization", "FetchError", "Generator", "HubSource", "LayerSpecError",
+    "DirectionBank", "EditPlan", "Factorization", "FetchError", "Generator", "HubSource", "LayerSpecError",
     "LayoutError", "LocalSource", "PersistentModule", "PluginError", "PluginWarning", "ProjectionLayer",
-    "SefaZooError",
+    "RenderedEdits", "SefaZooError",
     "SynthesisUnavailableError", "UnknownArchitectureError", "UnknownModelError",
-    "UnsafeCheckpointError", "UrlSource", "__version__", "atomic_path", "cached_path", "detect", "export_npy",
-    "export_rosinality", "factorize", "factorize_checkpoint", "factorize_file", "factorize_model",
-    "get_architecture", "get_registry", "hookimpl", "layer_table", "load_bank", "open_checkpoint",
-    "parse_layer_spec", "register_plugin", "save_bank", "save_nvidia_pickle", "unregister_plugin",
+    "UnsafeCheckpointError", "UrlSource", "__version__", "atomic_path", "cached_path", "codes_from_seeds",
+    "detect", "export_npy", "export_rosinality", "factorize", "factorize_checkpoint", "factorize_file",
+    "factorize_model",
+    "get_architecture", "get_registry", "hookimpl", "latents_from_seeds", "layer_table", "load_bank",
+    "load_generator", "open_checkpoint", "parse_layer_spec", "plan_edits", "register_plugin", "render_edits",
+    "render_for_display", "save_bank", "save_nvidia_pickle", "truncate", "unregister_plugin",
+    "write_edit_outputs",
 ]

@@ -15,7 +15,7 @@ import typer
 from .. import __version__
 from ..errors import SefaZooError
 from ..plugins import PluginWarning, set_plugins_dir
-from . import catalogue, download, factorize, plugins
+from . import catalogue, download, edit, factorize, plugins
 
 app = typer.Typer(
     name="sefa-zoo",
@@ -102,6 +102,7 @@ app.command("list")(guarded(catalogue.list_models))
 app.command("info")(guarded(catalogue.info))
 app.command("download")(guarded(download.download))
 app.command("factorize")(guarded(factorize.factorize))
+app.command("edit")(guarded(edit.edit))
 app.command("plugins")(guarded(plugins.plugins))
 
 

@@ -1,0 +1,138 @@
+"""``sefa-zoo edit``: render what each direction does as grids, an HTML report and animations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import numpy as np
+import typer
+
+from ..api import factorize_file, factorize_model
+from ..bank import DirectionBank, load_bank, save_bank
+from ..editing import DEFAULT_TRUNCATION_CUTOFF, LoadedGenerator, open_generator, plan_edits
+from ..errors import SefaZooError
+from ..hashing import sha256_file
+from ..ranges import parse_index_list
+
+DEFAULT_DIRECTIONS = 5
+
+
+def _check_device(device: str) -> str:
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise SefaZooError(f"--device {device!r} is not a device torch knows (cpu, cuda, cuda:1, mps...)") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise SefaZooError(f"--device {device!r}: this torch build sees no CUDA device")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise SefaZooError(f"--device {device!r}: MPS is not available here")
+    return device
+
+
+def _same_checkpoint_note(bank: DirectionBank, loaded: LoadedGenerator) -> str | None:
+    """A note when the bank names a checkpoint hash and the model's file has another."""
+    if not bank.checkpoint_sha256:
+        return None
+    actual = loaded.sha256 or (sha256_file(loaded.path) if loaded.path is not None else None)
+    if actual is None or actual == bank.checkpoint_sha256:
+        return None
+    return (
+        f"the bank was computed from another checkpoint (sha256 {bank.checkpoint_sha256[:12]}..., "
+        f"this model's is {actual[:12]}...); its directions may mean something else here"
+    )
+
+
+def edit(
+    model: Annotated[Optional[str], typer.Argument(help="Catalogue model name (see `sefa-zoo list`).")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(
+        "--checkpoint", "-c", help="A local checkpoint file instead of a catalogue model.")] = None,
+    arch: Annotated[Optional[str], typer.Option(
+        "--arch", help="Architecture of --checkpoint (detected when omitted).")] = None,
+    layout: Annotated[Optional[str], typer.Option(
+        "--layout", help="Checkpoint layout of --checkpoint (detected when omitted).")] = None,
+    bank_file: Annotated[Optional[Path], typer.Option(
+        "--bank", "-b", help="A direction bank from `sefa-zoo factorize` (default: factorize now).")] = None,
+    layers: Annotated[Optional[str], typer.Option(
+        "--layers", "-l",
+        help="Without --bank: layers to factorize and edit (all, 2-5, 0-1,4, bottom...). Default: all.")] = None,
+    directions: Annotated[Optional[str], typer.Option(
+        "--directions", "-d",
+        help="Directions to show: 0-4, 0,2,5 or all. Default: 0-4 (fewer if the bank has fewer).")] = None,
+    seeds: Annotated[str, typer.Option("--seeds", "-s", help="Seeds of the samples: 0-3, 0,7,42.")] = "0-3",
+    distance_range: Annotated[tuple[float, float], typer.Option(
+        "--range", help="First and last distance along each direction.")] = (-3.0, 3.0),
+    steps: Annotated[int, typer.Option(
+        "--steps", min=2, help="Distances from the first to the last, evenly spaced (odd counts include 0).")] = 7,
+    trunc: Annotated[Optional[float], typer.Option(
+        "--trunc",
+        help="Truncation psi. Default: 0.7 for per-layer (W+) models, 1 (none) for z-space models such as DCGAN.",
+    )] = None,
+    trunc_cutoff: Annotated[int, typer.Option(
+        "--trunc-cutoff", min=0, help="Truncate the layers below this index only.")] = DEFAULT_TRUNCATION_CUTOFF,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Output folder (default: ./<model>_edits/).")] = None,
+    size: Annotated[Optional[int], typer.Option(
+        "--size", min=1,
+        help="Longer side of each picture in pixels. Default: native, enlarged to at least 128 or reduced to 256.",
+    )] = None,
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", min=1, help="Images synthesized at a time (bounds memory).")] = 8,
+    device: Annotated[str, typer.Option(
+        "--device", help="Torch device to render on: cpu, cuda, cuda:1, mps.")] = "cpu",
+) -> None:
+    """Render what each direction does: labelled PNG grids, one self-contained HTML report,
+    and an animated GIF per direction (MP4 too when imageio-ffmpeg is installed)."""
+    if (model is None) == (checkpoint is None):
+        raise SefaZooError("give either a catalogue MODEL or --checkpoint FILE (not both)")
+    if bank_file is not None and layers is not None:
+        raise SefaZooError("--layers chooses what to factorize; with --bank the bank's own layers are edited")
+    if checkpoint is None and (arch or layout):
+        raise SefaZooError("--arch and --layout go with --checkpoint; a catalogue model declares its own")
+    if checkpoint is not None and not checkpoint.is_file():
+        raise SefaZooError(f"{checkpoint}: no such checkpoint file")
+    seed_list = parse_index_list(seeds, what="seed")
+    start, stop = distance_range
+    if not (np.isfinite(start) and np.isfinite(stop)):
+        raise SefaZooError("--range needs two finite numbers")
+    _check_device(device)
+
+    factorized = bank_file is None
+    if bank_file is not None:
+        bank = load_bank(bank_file)
+    elif checkpoint is not None:
+        bank = factorize_file(checkpoint, layers=layers or "all", architecture=arch, layout=layout)
+    else:
+        bank = factorize_model(model, layers=layers or "all")
+    direction_list = (
+        parse_index_list(directions, what="direction", limit=bank.k)
+        if directions is not None
+        else tuple(range(min(DEFAULT_DIRECTIONS, bank.k)))
+    )
+
+    loaded = open_generator(checkpoint if checkpoint is not None else model, device=device,
+                            architecture=arch, layout=layout)
+    plan = plan_edits(
+        loaded.generator, bank, direction_list, np.linspace(start, stop, steps).tolist(), seed_list,
+        truncation_psi=trunc, truncation_cutoff=trunc_cutoff, architecture=loaded.architecture,
+    )
+    note = None if factorized else _same_checkpoint_note(bank, loaded)
+    if note:
+        typer.echo(f"Note: {note}", err=True)
+
+    from ..edit_outputs import write_edit_outputs  # Pillow: imported when rendering, not on every command
+    from ..rendered import render_for_display
+
+    rendered = render_for_display(
+        loaded.generator, bank, plan, model=loaded.name, size=size, batch_size=batch_size, progress=True
+    )
+    folder = output if output is not None else Path(f"{loaded.name}_edits")
+    outputs = write_edit_outputs(rendered, folder)
+    if factorized:
+        outputs.written.insert(0, save_bank(bank, folder / "bank.safetensors"))
+    for line in outputs.notes:
+        typer.echo(f"Note: {line}", err=True)
+    for path in outputs.written:
+        typer.echo(f"wrote {path}")

@@ -1,0 +1,410 @@
+"""Sampling and editing: latents from seeds, truncation, bank directions added to the
+per-layer codes, and batched rendering through any architecture's ``Generator``.
+
+The order is the original release's: z -> ``map`` (with truncation) -> per-layer codes;
+then ``codes[:, layers, :] += distance * direction`` on the selected layers only; then
+``synthesize``. For z-space models (one layer, ``map`` the identity) adding to the code
+is adding to z, so one code path serves every architecture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .architecture import Architecture, Generator
+from .bank import DirectionBank, load_bank
+from .checkpoint import Checkpoint
+from .errors import BankError, CheckpointError, SefaZooError
+from .loading import open_checkpoint
+from .lookup import detect, get_architecture
+
+DEFAULT_TRUNCATION_PSI = 0.7
+DEFAULT_TRUNCATION_CUTOFF = 8
+MAX_SEED = 2**32 - 1  # numpy's RandomState takes 32-bit seeds
+
+ModelSource = str | os.PathLike[str] | Generator
+
+
+def latents_from_seeds(seeds: Sequence[int], z_dim: int) -> torch.Tensor:
+    """z for each seed, float32 (len(seeds), z_dim): row i is ``numpy.random.RandomState(seeds[i]).randn(z_dim)``.
+
+    This is NVIDIA's convention (stylegan2-ada-pytorch's generate.py): numpy's legacy
+    RandomState (MT19937, Box-Muller normals) is frozen by numpy's stream-compatibility
+    policy, so a seed gives the same z on every machine, numpy version and run, and the
+    same z as NVIDIA's scripts for a model with the same z_dim.
+    """
+    if z_dim <= 0:
+        raise SefaZooError(f"z_dim must be positive, got {z_dim}")
+    rows = []
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+            raise SefaZooError(f"seed {seed!r} is not a whole number from 0 to {MAX_SEED}")
+        rows.append(np.random.RandomState(int(seed)).randn(z_dim))
+    if not rows:
+        raise SefaZooError("no seeds given")
+    return torch.from_numpy(np.stack(rows).astype(np.float32))
+
+
+def truncate(
+    codes: torch.Tensor, average: torch.Tensor, psi: float, cutoff: int | None = DEFAULT_TRUNCATION_CUTOFF
+) -> torch.Tensor:
+    """The truncation trick on per-layer codes (N, L, D): ``average + psi * (codes - average)``
+    on the layers below ``cutoff`` (every layer when None); the others are left as they are.
+
+    A helper for architecture plugins' ``map``; returns a new tensor.
+    """
+    out = codes.clone()
+    if psi == 1.0:
+        return out
+    upto = codes.shape[1] if cutoff is None else max(0, min(int(cutoff), codes.shape[1]))
+    average = average.to(codes.device, codes.dtype)
+    out[:, :upto] = torch.lerp(average.expand_as(codes[:, :upto]), codes[:, :upto], psi)
+    return out
+
+
+def default_truncation_psi(generator: Generator) -> float:
+    """0.7 (the original release's default) for models with per-layer codes; 1, no truncation,
+    for single-code models such as DCGAN, which have no average latent to truncate towards."""
+    return 1.0 if generator.num_layers == 1 else DEFAULT_TRUNCATION_PSI
+
+
+@dataclass(frozen=True)
+class EditPlan:
+    """What to render: every (direction, seed, distance), edits on ``layers``, after truncation."""
+
+    directions: tuple[int, ...]
+    seeds: tuple[int, ...]
+    distances: tuple[float, ...]
+    layers: tuple[int, ...]
+    truncation_psi: float
+    truncation_cutoff: int | None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.directions), len(self.seeds), len(self.distances))
+
+    @property
+    def count(self) -> int:
+        d, s, a = self.shape
+        return d * s * a
+
+
+def check_bank_fits(bank: DirectionBank, generator: Generator, architecture: str | None = None) -> None:
+    """A BankError unless ``bank``'s directions can act on ``generator``'s codes."""
+    where = f"direction bank of {bank.model!r}"
+    if architecture is not None and bank.architecture != architecture:
+        raise BankError(
+            f"{where} was computed for architecture {bank.architecture!r}, but the model is {architecture!r}"
+        )
+    if bank.latent_dim != generator.latent_dim:
+        raise BankError(
+            f"{where} has {bank.latent_dim}-dimensional directions, but the model's latent codes "
+            f"have {generator.latent_dim} dimensions"
+        )
+    if bank.latent_space == "z" and generator.num_layers > 1:
+        raise BankError(
+            f"{where} holds z-space directions, but the model has {generator.num_layers} per-layer codes"
+        )
+    too_high = [i for i in bank.layer_indices if i >= generator.num_layers]
+    if too_high:
+        raise BankError(
+            f"{where} was computed on layer {max(too_high)}, but the model has only "
+            f"{generator.num_layers} layers (0-{generator.num_layers - 1})"
+        )
+
+
+def plan_edits(
+    generator: Generator,
+    bank: DirectionBank,
+    directions: Sequence[int],
+    distances: Sequence[float],
+    seeds: Sequence[int],
+    *,
+    truncation_psi: float | None = None,
+    truncation_cutoff: int | None = DEFAULT_TRUNCATION_CUTOFF,
+    layers: Sequence[int] | None = None,
+    architecture: str | None = None,
+) -> EditPlan:
+    """Check every argument against the bank and the generator and resolve the defaults."""
+    check_bank_fits(bank, generator, architecture)
+    directions = tuple(int(d) for d in directions)
+    if not directions:
+        raise SefaZooError("no directions given")
+    bad = [d for d in directions if not 0 <= d < bank.k]
+    if bad:
+        raise SefaZooError(f"direction {bad[0]} is out of range: the bank has directions 0-{bank.k - 1}")
+    distances = tuple(float(a) for a in distances)
+    if not distances:
+        raise SefaZooError("no distances given")
+    if not all(np.isfinite(distances)):
+        raise SefaZooError("distances must be finite numbers")
+    latents_from_seeds(seeds, 1)  # validates the seeds
+    if layers is None:
+        chosen = tuple(sorted(set(bank.layer_indices)))
+    else:
+        chosen = tuple(sorted({int(i) for i in layers}))
+        if not chosen:
+            raise SefaZooError("no layers given to edit")
+        bad = [i for i in chosen if not 0 <= i < generator.num_layers]
+        if bad:
+            raise SefaZooError(
+                f"layer {bad[0]} is out of range: the model has layers 0-{generator.num_layers - 1}"
+            )
+    psi = default_truncation_psi(generator) if truncation_psi is None else float(truncation_psi)
+    if not np.isfinite(psi):
+        raise SefaZooError(f"truncation psi must be a finite number, got {truncation_psi}")
+    if truncation_cutoff is not None and truncation_cutoff < 0:
+        raise SefaZooError(f"truncation cutoff must be 0 or more, got {truncation_cutoff}")
+    return EditPlan(directions, tuple(int(s) for s in seeds), distances, chosen, psi, truncation_cutoff)
+
+
+def device_of(generator: Generator) -> torch.device:
+    """Where ``generator`` computes: its ``device`` attribute, else its first parameter's."""
+    device = getattr(generator, "device", None)
+    if device is None and isinstance(generator, torch.nn.Module):
+        tensor = next(iter([*generator.parameters(), *generator.buffers()]), None)
+        device = tensor.device if tensor is not None else None
+    return torch.device(device) if device is not None else torch.device("cpu")
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise SefaZooError(f"batch size must be a whole number of at least 1, got {batch_size!r}")
+
+
+def codes_from_seeds(
+    generator: Generator,
+    seeds: Sequence[int],
+    *,
+    truncation_psi: float | None = None,
+    truncation_cutoff: int | None = DEFAULT_TRUNCATION_CUTOFF,
+    batch_size: int = 64,
+) -> torch.Tensor:
+    """The (truncated) per-layer codes (len(seeds), num_layers, latent_dim) for ``seeds``,
+    unedited; ``truncation_psi`` None means the model's default (``default_truncation_psi``)."""
+    _check_batch_size(batch_size)
+    psi = default_truncation_psi(generator) if truncation_psi is None else float(truncation_psi)
+    z = latents_from_seeds(seeds, generator.z_dim).to(device_of(generator))
+    with torch.inference_mode():
+        parts = [
+            generator.map(z[i:i + batch_size], truncation_psi=psi, truncation_cutoff=truncation_cutoff)
+            for i in range(0, len(z), batch_size)
+        ]
+    codes = torch.cat(parts)
+    expected = (len(z), generator.num_layers, generator.latent_dim)
+    if tuple(codes.shape) != expected:
+        raise SefaZooError(f"the generator's map returned codes of shape {tuple(codes.shape)}, expected {expected}")
+    return codes
+
+
+def iter_edit_batches(
+    generator: Generator, bank: DirectionBank, plan: EditPlan, *, batch_size: int = 8
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """(start, images) for each batch of at most ``batch_size`` images, in (direction, seed,
+    distance) order, flattened; only one batch is ever being synthesized. The seeds are
+    mapped at once, here, so that mapping errors come before any rendering."""
+    _check_batch_size(batch_size)
+    base = codes_from_seeds(
+        generator, plan.seeds, truncation_psi=plan.truncation_psi, truncation_cutoff=plan.truncation_cutoff
+    )
+    return _edit_batches(generator, bank, plan, base, batch_size)
+
+
+def _edit_batches(
+    generator: Generator, bank: DirectionBank, plan: EditPlan, base: torch.Tensor, batch_size: int
+) -> Iterator[tuple[int, torch.Tensor]]:
+    device = base.device
+    directions = torch.from_numpy(np.ascontiguousarray(bank.directions[list(plan.directions)])).to(device, base.dtype)
+    distances = torch.tensor(plan.distances, dtype=base.dtype, device=device)
+    layers = list(plan.layers)
+    total = plan.count
+    for start in range(0, total, batch_size):
+        flat = np.arange(start, min(total, start + batch_size))
+        # inside the loop, not around the yield: the caller's code must not run in inference mode
+        with torch.inference_mode():
+            d, s, a = (torch.from_numpy(i).to(device) for i in np.unravel_index(flat, plan.shape))
+            codes = base[s].clone()
+            codes[:, layers, :] += (distances[a, None] * directions[d])[:, None, :]
+            images = generator.synthesize(codes)
+        if images.ndim != 4 or images.shape[0] != len(flat):
+            raise SefaZooError(
+                f"the generator's synthesize returned shape {tuple(images.shape)} for {len(flat)} codes; "
+                "expected (N, C, H, W)"
+            )
+        yield start, images
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool, total: int, description: str) -> Iterator[Callable[[int], None]]:
+    if not enabled:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True),
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def render_plan(
+    generator: Generator,
+    bank: DirectionBank,
+    plan: EditPlan,
+    *,
+    batch_size: int = 8,
+    progress: bool = False,
+    postprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Every image of ``plan``, shape (directions, seeds, distances, ...): the generator's
+    (C, H, W) float32 images on the CPU, or what ``postprocess`` makes of each batch."""
+    result: torch.Tensor | None = None
+    batches = iter_edit_batches(generator, bank, plan, batch_size=batch_size)
+    with _progress_bar(progress, plan.count, "rendering") as advance:
+        for start, images in batches:
+            done = postprocess(images) if postprocess is not None else images.float()
+            done = done.cpu()
+            if result is None:
+                result = torch.empty((plan.count, *done.shape[1:]), dtype=done.dtype)
+            result[start:start + len(done)] = done
+            advance(len(done))
+    assert result is not None
+    return result.reshape(*plan.shape, *result.shape[1:])
+
+
+@dataclass(frozen=True)
+class LoadedGenerator:
+    """A generator and where it came from (``sha256`` when known without hashing the file)."""
+
+    generator: Generator
+    architecture: str
+    name: str
+    path: Path | None
+    sha256: str | None
+
+
+def _looks_like_file(source: str | os.PathLike[str]) -> bool:
+    if isinstance(source, os.PathLike):
+        return True
+    return Path(source).is_file() or "/" in source or os.sep in source
+
+
+def _build(
+    arch: Architecture, checkpoint: Checkpoint, layout: str, device: str | torch.device, **extra: object
+) -> Generator:
+    generator = arch.build_generator(checkpoint, layout=layout, device=device, **extra)
+    if not isinstance(generator, Generator):
+        raise SefaZooError(
+            f"architecture {arch.name!r} built a generator without z_dim, latent_dim, num_layers, map and synthesize"
+        )
+    return generator
+
+
+def open_generator(
+    source: str | os.PathLike[str],
+    *,
+    device: str | torch.device = "cpu",
+    architecture: str | None = None,
+    layout: str | None = None,
+    progress: bool = True,
+) -> LoadedGenerator:
+    """The generator of a catalogue model (fetched on first use) or of a checkpoint file.
+
+    ``source`` is a file when it is a path object, an existing file, or contains a path
+    separator; otherwise a catalogue name. ``architecture`` and ``layout`` apply to files
+    (detected when omitted); a catalogue entry declares its own.
+    """
+    if not _looks_like_file(source):
+        if architecture is not None or layout is not None:
+            raise SefaZooError("architecture and layout go with a checkpoint file; a catalogue model declares its own")
+        from .api import open_model
+
+        checkpoint, entry, path = open_model(str(source), progress=progress)
+        arch = get_architecture(entry.architecture)
+        extra = {}
+        if entry.image_size is not None:  # non-square models (512x384 cars) crop their frames
+            if "image_size" not in inspect.signature(arch.build_generator).parameters:
+                raise SefaZooError(
+                    f"catalogue entry {entry.name!r} has an image_size, but architecture {arch.name!r} cannot crop"
+                )
+            extra["image_size"] = entry.image_size
+        generator = _build(arch, checkpoint, entry.layout, device, **extra)
+        return LoadedGenerator(generator, arch.name, entry.name, path, entry.source.sha256)
+    path = Path(source)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    checkpoint = open_checkpoint(path)
+    if layout is not None:
+        arch = get_architecture(architecture) if architecture is not None else detect(checkpoint)[0]
+        layout = arch.resolve_layout(checkpoint, layout)
+    else:
+        arch, layout = detect(checkpoint, architecture)
+    return LoadedGenerator(_build(arch, checkpoint, layout, device), arch.name, path.stem, path, None)
+
+
+def load_generator(
+    source: str | os.PathLike[str],
+    *,
+    device: str | torch.device = "cpu",
+    architecture: str | None = None,
+    layout: str | None = None,
+) -> Generator:
+    """The ready-to-render generator of a catalogue model or a checkpoint file (see ``open_generator``)."""
+    return open_generator(source, device=device, architecture=architecture, layout=layout).generator
+
+
+def render_edits(
+    model: ModelSource,
+    bank: DirectionBank | str | os.PathLike[str],
+    directions: Sequence[int] = (0,),
+    distances: Sequence[float] = (-3.0, 0.0, 3.0),
+    seeds: Sequence[int] = (0,),
+    *,
+    truncation_psi: float | None = None,
+    truncation_cutoff: int | None = DEFAULT_TRUNCATION_CUTOFF,
+    layers: Sequence[int] | None = None,
+    batch_size: int = 8,
+    progress: bool = False,
+    device: str | torch.device = "cpu",
+    postprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Images of ``seeds`` moved along bank ``directions`` by each of ``distances``.
+
+    ``model``: a catalogue name, a checkpoint path, or a ``Generator``; ``bank``: a
+    DirectionBank or a bank file. Returns float32 (len(directions), len(seeds),
+    len(distances), C, H, W) in [-1, 1] on the CPU.
+
+    Truncation: ``truncation_psi`` None is 0.7 for per-layer (W+) models and 1 (none) for
+    single-code models; it applies to the layers below ``truncation_cutoff`` (None: all).
+    The edit ``distance * direction`` is added after truncation, to ``layers`` only
+    (default: the layers the bank was computed on). Images are rendered ``batch_size`` at a
+    time; ``postprocess`` (e.g. shrinking) is applied to each batch as it comes, so only
+    its output is kept. ``device`` applies when ``model`` is a name or a path.
+    """
+    if isinstance(model, (str, os.PathLike)):
+        loaded = open_generator(model, device=device, progress=progress)
+        generator, architecture = loaded.generator, loaded.architecture
+    elif isinstance(model, Generator):
+        generator, architecture = model, None
+    else:
+        raise SefaZooError(
+            f"model must be a catalogue name, a checkpoint path or a Generator, not {type(model).__name__}"
+        )
+    if not isinstance(bank, DirectionBank):
+        bank = load_bank(bank)
+    plan = plan_edits(
+        generator, bank, directions, distances, seeds, truncation_psi=truncation_psi,
+        truncation_cutoff=truncation_cutoff, layers=layers, architecture=architecture,
+    )
+    return render_plan(generator, bank, plan, batch_size=batch_size, progress=progress, postprocess=postprocess)

@@ -1,0 +1,82 @@
+"""A rendered set of edits, ready for the grid, report and animation writers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .architecture import Generator
+from .bank import DirectionBank
+from .editing import EditPlan, render_plan
+from .imaging import for_display
+from .layers import format_layer_spec
+
+
+@dataclass(frozen=True)
+class RenderedEdits:
+    """``pixels``: uint8 (directions, seeds, distances, H, W, C) in ``plan``'s order."""
+
+    pixels: np.ndarray
+    bank: DirectionBank
+    plan: EditPlan
+    model: str
+
+    def __post_init__(self) -> None:
+        if self.pixels.dtype != np.uint8 or self.pixels.ndim != 6 or self.pixels.shape[:3] != self.plan.shape:
+            raise ValueError(
+                f"pixels must be uint8 of shape {self.plan.shape} + (H, W, C), got "
+                f"{self.pixels.dtype} {self.pixels.shape}"
+            )
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) of one image."""
+        return int(self.pixels.shape[3]), int(self.pixels.shape[4])
+
+    def direction_name(self, row: int) -> str:
+        return f"direction {self.plan.directions[row]}"
+
+    def eigenvalue_text(self, row: int) -> str:
+        index = self.plan.directions[row]
+        return f"eigenvalue {self.bank.eigenvalues[index]:.4g} ({self.bank.shares()[index]:.1%})"
+
+    def seed_name(self, column: int) -> str:
+        return f"seed {self.plan.seeds[column]}"
+
+    def distance_text(self, step: int) -> str:
+        distance = self.plan.distances[step]
+        return "0" if distance == 0 else f"{distance:+.3g}"
+
+    def truncation_text(self) -> str:
+        psi, cutoff = self.plan.truncation_psi, self.plan.truncation_cutoff
+        if psi == 1.0:
+            return "none (psi 1)"
+        return f"psi {psi:g} on " + ("every layer" if cutoff is None else f"layers below {cutoff}")
+
+    def settings(self) -> list[tuple[str, str]]:
+        """What was rendered, as (name, value) rows."""
+        return [
+            ("model", self.model),
+            ("directions", ", ".join(str(d) for d in self.plan.directions)),
+            ("seeds", ", ".join(str(s) for s in self.plan.seeds)),
+            ("distances", ", ".join(self.distance_text(i) for i in range(len(self.plan.distances)))),
+            ("edited layers", format_layer_spec(self.plan.layers)),
+            ("truncation", self.truncation_text()),
+            ("latent sampling", "z = numpy.random.RandomState(seed).randn(z_dim)"),
+        ]
+
+
+def render_for_display(
+    generator: Generator,
+    bank: DirectionBank,
+    plan: EditPlan,
+    *,
+    model: str,
+    size: int | None = None,
+    batch_size: int = 8,
+    progress: bool = False,
+) -> RenderedEdits:
+    """Render ``plan`` and keep only display-sized uint8 pictures (see ``imaging.display_size``)."""
+    pixels = render_plan(generator, bank, plan, batch_size=batch_size, progress=progress, postprocess=for_display(size))
+    return RenderedEdits(pixels.numpy(), bank, plan, model)

@@ -1,0 +1,120 @@
+"""A tiny W+ architecture for the editing tests: per-layer codes, an average latent, a
+generator that records what it is given, and a catalogue entry pointing at its file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from sefa_zoo import Architecture, CatalogueEntry, LocalSource, ProjectionLayer, hookimpl, truncate
+
+NAME = "fakewplus"
+Z_DIM, W_DIM, NUM_LAYERS, OUTPUTS = 5, 6, 4, 7
+CHANNELS, SIZE = 3, 8
+
+
+def fake_tensors(seed: int = 0, w_dim: int = W_DIM) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    tensors = {
+        f"{NAME}.mapping": torch.randn(w_dim, Z_DIM, generator=gen),
+        f"{NAME}.w_avg": torch.randn(w_dim, generator=gen),
+    }
+    for i in range(NUM_LAYERS):
+        tensors[f"{NAME}.style{i}"] = torch.randn(OUTPUTS, w_dim, generator=gen)
+        tensors[f"{NAME}.to_pixels{i}"] = torch.randn(OUTPUTS, CHANNELS * SIZE * SIZE, generator=gen) * 0.1
+    return tensors
+
+
+class FakeWPlusGenerator:
+    """z -> w = M z, repeated per layer, truncated towards w_avg; images = tanh(sum_i P_i S_i code_i).
+
+    ``mapped`` and ``synthesized`` keep every batch of codes it was given or returned.
+    """
+
+    def __init__(self, tensors: dict[str, torch.Tensor]):
+        self.tensors = {k.removeprefix(f"{NAME}."): v.float() for k, v in tensors.items()}
+        self.z_dim = Z_DIM
+        self.latent_dim = self.tensors["w_avg"].shape[0]
+        self.num_layers = NUM_LAYERS
+        self.mapped: list[torch.Tensor] = []
+        self.synthesized: list[torch.Tensor] = []
+
+    def map(self, z, *, truncation_psi=1.0, truncation_cutoff=None):
+        w = z.float() @ self.tensors["mapping"].T
+        codes = w[:, None, :].repeat(1, self.num_layers, 1)
+        codes = truncate(codes, self.tensors["w_avg"], truncation_psi, truncation_cutoff)
+        self.mapped.append(codes.clone())
+        return codes
+
+    def synthesize(self, codes):
+        self.synthesized.append(codes.clone())
+        total = sum(
+            (codes[:, i] @ self.tensors[f"style{i}"].T) @ self.tensors[f"to_pixels{i}"]
+            for i in range(self.num_layers)
+        )
+        return torch.tanh(total).reshape(len(codes), CHANNELS, SIZE, SIZE)
+
+
+class FakeWPlus(Architecture):
+    name = NAME
+    layouts = {"plain": f"{NAME}.style<i> tensors"}
+    latent_space = "w"
+    built: list[FakeWPlusGenerator] = []
+
+    def detect(self, checkpoint):
+        return "plain" if f"{NAME}.style0" in checkpoint else None
+
+    def layers(self, checkpoint, *, layout=None, **options):
+        self.resolve_layout(checkpoint, layout)
+        return [
+            ProjectionLayer(i, f"style{i}", OUTPUTS, checkpoint.shape(f"{NAME}.style{i}")[1], 4 * 2 ** (i // 2))
+            for i in range(NUM_LAYERS)
+        ]
+
+    def projection(self, checkpoint, indices, *, layout=None, **options):
+        return [checkpoint[f"{NAME}.style{i}"] for i in indices]
+
+    def build_generator(self, checkpoint, *, layout=None, device="cpu"):
+        generator = FakeWPlusGenerator({name: checkpoint[name] for name in checkpoint})
+        FakeWPlus.built.append(generator)
+        return generator
+
+
+class FakeWPlusPlugin:
+    def __init__(self, path: Path):
+        self.path = path
+
+    @hookimpl
+    def register_architectures(self, register):
+        register(FakeWPlus())
+
+    @hookimpl
+    def register_catalogue_entries(self, register):
+        register(CatalogueEntry(
+            name="fake-wplus", architecture=NAME, layout="plain", source=LocalSource(path=str(self.path)),
+            resolution=SIZE, num_layers=NUM_LAYERS, license="test", provenance="test", description="test model",
+            z_dim=Z_DIM, w_dim=W_DIM,
+        ))
+
+
+@pytest.fixture
+def fake_wplus(register_plugin, tmp_path):
+    """The path of a fake W+ checkpoint, its architecture registered with catalogue entry 'fake-wplus'."""
+    path = tmp_path / "fake_wplus.safetensors"
+    save_file(fake_tensors(), str(path))
+    FakeWPlus.built.clear()
+    register_plugin(FakeWPlusPlugin(path), "fake-wplus-plugin")
+    return path
+
+
+@pytest.fixture
+def dcgan_file(tmp_path):
+    """A small tutorial DCGAN checkpoint (z 8, 16x16 RGB)."""
+    from sefa_zoo_plugins.dcgan import random_dcgan_state
+
+    path = tmp_path / "dcgan.pth"
+    torch.save(random_dcgan_state(nz=8, ngf=4, nc=3, image_size=16), path)
+    return path
