@@ -46,9 +46,9 @@ from .editing import (  # noqa: E402
 
 # Writers of pictures import Pillow; they load on first use, not with every command.
 _LAZY = {
-    "RenderedEdits": ".rendered",
-    "render_for_display": ".rendered",
-    "write_edit_outputs": ".edit_outputs",
+    "RenderedEdits": ".outputs.rendered",
+    "render_for_display": ".outputs.rendered",
+    "write_edit_outputs": ".outputs.folder",
 }
 
 

@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from sefa_zoo import RenderedEdits, factorize_file, plan_edits, write_edit_outputs
-from sefa_zoo.animation import sweep_frames, sweep_order, video_available, write_gif
-from sefa_zoo.edit_outputs import VIDEO_MISSING
-from sefa_zoo.grids import GAP, direction_grid, draw_grid, label_font, layout_grid, overview_grid, save_png
-from sefa_zoo.report import html_report
+from sefa_zoo.outputs.animation import sweep_frames, sweep_order, video_available, write_gif
+from sefa_zoo.outputs.folder import VIDEO_MISSING
+from sefa_zoo.outputs.grids import GAP, direction_grid, draw_grid, label_font, layout_grid, overview_grid, save_png
+from sefa_zoo.outputs.report import html_report
 
 from editing_toys import FakeWPlusGenerator, fake_tensors, fake_wplus  # noqa: F401  (fixtures)
 
@@ -161,7 +161,7 @@ def test_gif_sweeps_the_range_and_back(rendered, tmp_path):
 
 
 def test_write_edit_outputs_lists_its_files(rendered, tmp_path, monkeypatch):
-    monkeypatch.setattr("sefa_zoo.edit_outputs.video_available", lambda: False)
+    monkeypatch.setattr("sefa_zoo.outputs.folder.video_available", lambda: False)
     out = write_edit_outputs(rendered, tmp_path / "out")
     names = [p.name for p in out.written]
     assert names == ["overview.png", "direction_00.png", "direction_00.gif", "direction_03.png",
@@ -208,7 +208,7 @@ def test_report_is_written_whole_or_not_at_all(rendered, tmp_path, monkeypatch):
 
 @pytest.mark.skipif(not video_available(), reason="imageio-ffmpeg (optional) is not installed")
 def test_mp4(rendered, tmp_path):
-    from sefa_zoo.animation import write_mp4
+    from sefa_zoo.outputs.animation import write_mp4
 
     path = write_mp4(sweep_frames(rendered, 0), tmp_path / "d.mp4")
     head = path.read_bytes()[:12]

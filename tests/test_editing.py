@@ -23,7 +23,7 @@ from sefa_zoo import (
     truncate,
 )
 from sefa_zoo.editing import iter_edit_batches, open_generator
-from sefa_zoo.imaging import display_size, for_display, resize, to_uint8
+from sefa_zoo.outputs.imaging import display_size, for_display, resize, to_uint8
 from sefa_zoo.ranges import parse_index_list
 
 from editing_toys import (  # noqa: F401  (dcgan_file and fake_wplus are fixtures)

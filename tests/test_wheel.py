@@ -92,3 +92,28 @@ def test_the_whole_catalogue_is_listed(venv, plugins, tmp_path):
     from_plugins = {e for p in plugins["plugins"] if p["kind"] == "built-in" for e in p["catalogue_entries"]}
     assert models and models <= set(names) and from_plugins <= set(names)
     assert len(names) == len(set(names)) == len(models | from_plugins)
+
+
+def test_every_source_module_is_in_the_wheel(venv, tmp_path):
+    """A package missing from pyproject's list would import from a source tree, never from the wheel."""
+    code = (
+        "import importlib, json, pkgutil, sefa_zoo, sefa_zoo_plugins\n"
+        "names = []\n"
+        "for package in (sefa_zoo, sefa_zoo_plugins):\n"
+        "    for info in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"
+        "        if info.name.endswith('.__main__'):\n"
+        "            continue\n"
+        "        importlib.import_module(info.name)\n"
+        "        names.append(info.name)\n"
+        "print(json.dumps(names))\n"
+    )
+    shipped = set(json.loads(run([str(venv / "bin" / "python"), "-c", code], **elsewhere(tmp_path)).stdout))
+    expected = set()
+    for folder, package in ((REPO / "sefa_zoo", "sefa_zoo"), (REPO / "plugins", "sefa_zoo_plugins")):
+        for path in folder.rglob("*.py"):
+            parts = path.relative_to(folder).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            if parts and parts[-1] != "__main__":
+                expected.add(".".join((package, *parts)))
+    assert expected <= shipped, sorted(expected - shipped)

@@ -122,8 +122,8 @@ def edit(
     if note:
         typer.echo(f"Note: {note}", err=True)
 
-    from ..edit_outputs import write_edit_outputs  # Pillow: imported when rendering, not on every command
-    from ..rendered import render_for_display
+    from ..outputs.folder import write_edit_outputs  # Pillow: imported when rendering, not on every command
+    from ..outputs.rendered import render_for_display
 
     rendered = render_for_display(
         loaded.generator, bank, plan, model=loaded.name, size=size, batch_size=batch_size, progress=True

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .errors import SefaZooError
+from ..errors import SefaZooError
 
 SMALLEST_SIDE = 128  # default display: tiny images are enlarged by a whole factor to at least this...
 LARGEST_SIDE = 256  # ...and large ones reduced to this (the original release's viz_size)

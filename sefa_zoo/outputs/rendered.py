@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .architecture import Generator
-from .bank import DirectionBank
-from .editing import EditPlan, render_plan
+from ..architecture import Generator
+from ..bank import DirectionBank
+from ..editing import EditPlan, render_plan
+from ..layers import format_layer_spec
 from .imaging import for_display
-from .layers import format_layer_spec
 
 
 @dataclass(frozen=True)

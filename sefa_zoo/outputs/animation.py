@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .atomic import atomic_path
+from ..atomic import atomic_path
 from .grids import BACKGROUND, GAP, INK, label_font, text_size
 from .imaging import to_pil
 from .rendered import RenderedEdits

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
+from ..atomic import atomic_path
 from .imaging import to_pil
 from .rendered import RenderedEdits
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .atomic import atomic_path
+from ..atomic import atomic_path
+from ..layers import format_layer_spec
 from .imaging import to_pil
-from .layers import format_layer_spec
 from .rendered import RenderedEdits
 
 GAP = 4
