@@ -17,11 +17,12 @@ from sefa_zoo import SefaZooError, atomic_path
 
 from ._stylegan2_fixtures import StyleGAN2State, fir_kernel, perturbed, stylegan2_state_dict
 from ._stylegan2_nvidia import write_training_pickle
+from ._stylegan2_sefa_zoo import write_sefa_zoo
 
-FIXTURE_LAYOUTS = ("rosinality", "rosinality-snapshot", "nvidia", "genforce", "huggan")
+FIXTURE_LAYOUTS = ("rosinality", "rosinality-snapshot", "nvidia", "genforce", "huggan", "sefa-zoo")
 
 
-def save_stylegan2(state: StyleGAN2State, path: str | Path, layout: str) -> Path:
+def save_stylegan2(state: StyleGAN2State, path: str | Path, layout: str, *, float16: bool = False) -> Path:
     """Write ``state`` as a real checkpoint file of ``layout`` (one of FIXTURE_LAYOUTS).
 
     rosinality: ``{"g_ema", "latent_avg"}``, as rosinality's convert_weight.py writes it.
@@ -29,6 +30,8 @@ def save_stylegan2(state: StyleGAN2State, path: str | Path, layout: str) -> Path
     nvidia: a stylegan2-ada-pytorch training pickle (training_set_kwargs, G, D, G_ema, augment_pipe).
     genforce: ``{"generator", "generator_smooth"}``, as genforce's converter writes it.
     huggan: the plain ``generator_smooth`` state dict of a huggan ``pytorch_model.bin``.
+    sefa-zoo: the project's own safetensors file (logical names, config in the metadata);
+    ``float16`` stores its tensors in half precision (the other layouts keep the state's dtype).
     The training copies (g / G / generator) are slightly perturbed EMA weights.
     """
     writers = {
@@ -38,9 +41,11 @@ def save_stylegan2(state: StyleGAN2State, path: str | Path, layout: str) -> Path
         "genforce": _genforce,
         "huggan": _huggan,
     }
-    if layout not in writers:
+    if layout not in writers and layout != "sefa-zoo":
         raise SefaZooError(f"no StyleGAN2 fixture layout {layout!r} (known: {', '.join(FIXTURE_LAYOUTS)})")
     path = Path(path)
+    if layout == "sefa-zoo":
+        return write_sefa_zoo(state, path, float16=float16)
     writers[layout](state, path)
     return path
 

@@ -26,7 +26,7 @@ import torch
 
 from sefa_zoo import SefaZooError
 
-STATE_DICT_LAYOUTS = ("rosinality", "nvidia", "genforce")
+STATE_DICT_LAYOUTS = ("rosinality", "nvidia", "genforce", "sefa-zoo")
 
 
 @dataclass(frozen=True)
@@ -264,11 +264,16 @@ def _genforce_g(state: StyleGAN2State) -> dict[str, torch.Tensor]:
     return sd
 
 
-_STATE_DICTS = {"rosinality": _rosinality_g, "nvidia": _nvidia_g, "genforce": _genforce_g}
+def _sefa_zoo_g(state: StyleGAN2State) -> dict[str, torch.Tensor]:
+    return dict(state.tensors)  # sefa-zoo's own layout stores the logical names as they are
+
+
+_STATE_DICTS = {"rosinality": _rosinality_g, "nvidia": _nvidia_g, "genforce": _genforce_g, "sefa-zoo": _sefa_zoo_g}
 
 
 def stylegan2_state_dict(state: StyleGAN2State, layout: str) -> dict[str, torch.Tensor]:
-    """The generator's state dict as ``layout``'s code names it (``g_ema`` / ``G_ema`` / ``generator``).
+    """The generator's state dict as ``layout``'s code names it (``g_ema`` / ``G_ema`` / ``generator``;
+    sefa-zoo's own layout keeps the logical names).
 
     Every tensor gets its own storage, as in a real saved file.
     """

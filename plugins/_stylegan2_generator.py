@@ -61,14 +61,20 @@ def modulated_conv2d(
     *,
     demodulate: bool = True,
     up_kernel: torch.Tensor | None = None,
+    fused: bool = True,
 ) -> torch.Tensor:
     """Per-sample kernels weight · style (demodulated), as one grouped convolution.
 
     With ``up_kernel`` the convolution is NVIDIA's up-sampling one: a stride-2 transposed
     convolution with the kernel as stored, then the FIR filter with padding 1 and gain 4.
+    ``fused=False`` computes the same by scaling the activations instead of the kernels
+    (input by the style, output by the demodulation), with one shared kernel: NVIDIA's
+    training path, about twice as fast with autograd on a CPU.
     """
     n, in_channels, height, width = x.shape
     out_channels, _, kh, kw = weight.shape
+    if not fused:
+        return _modulated_conv2d_unfused(x, weight, styles, demodulate=demodulate, up_kernel=up_kernel)
     w = weight[None] * styles[:, None, :, None, None]
     if demodulate:
         w = w * (w.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt()
@@ -80,6 +86,22 @@ def modulated_conv2d(
         x = F.conv_transpose2d(x, w, stride=2, groups=n)
         x = _filter2d(x, up_kernel * 4, (1, 1, 1, 1))
     return x.reshape(n, out_channels, *x.shape[2:])
+
+
+def _modulated_conv2d_unfused(
+    x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, demodulate: bool, up_kernel: torch.Tensor | None
+) -> torch.Tensor:
+    kh = weight.shape[2]
+    x = x * styles[:, :, None, None]
+    if up_kernel is None:
+        x = F.conv2d(x, weight, padding=kh // 2)
+    else:
+        x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+        x = _filter2d(x, up_kernel * 4, (1, 1, 1, 1))
+    if demodulate:
+        scale = ((weight[None] * styles[:, None, :, None, None]).square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
+        x = x * scale[:, :, None, None]
+    return x
 
 
 def _bias_act(x: torch.Tensor, bias: torch.Tensor, *, lrelu: bool, clamp: float | None) -> torch.Tensor:
@@ -140,8 +162,10 @@ class StyledConv(nn.Module):
         self.up = up
         self.conv_clamp = conv_clamp
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str, up_kernel: torch.Tensor) -> torch.Tensor:
-        x = modulated_conv2d(x, self.weight, self.affine(w), up_kernel=up_kernel if self.up else None)
+    def forward(
+        self, x: torch.Tensor, w: torch.Tensor, noise_mode: str, up_kernel: torch.Tensor, fused: bool = True
+    ) -> torch.Tensor:
+        x = modulated_conv2d(x, self.weight, self.affine(w), up_kernel=up_kernel if self.up else None, fused=fused)
         if noise_mode == "const":
             x = x + self.noise_const * self.noise_strength
         elif noise_mode == "random":
@@ -161,8 +185,8 @@ class ToRGB(nn.Module):
         self.weight_gain = 1 / math.sqrt(in_channels)
         self.conv_clamp = conv_clamp
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        x = modulated_conv2d(x, self.weight, self.affine(w) * self.weight_gain, demodulate=False)
+    def forward(self, x: torch.Tensor, w: torch.Tensor, fused: bool = True) -> torch.Tensor:
+        x = modulated_conv2d(x, self.weight, self.affine(w) * self.weight_gain, demodulate=False, fused=fused)
         return _bias_act(x, self.bias, lrelu=False, clamp=self.conv_clamp)
 
 
@@ -265,7 +289,10 @@ class StyleGAN2Generator(nn.Module):
             codes = torch.cat([truncated, codes[:, cut:]], dim=1)
         return codes
 
-    def forward_synthesis(self, codes: torch.Tensor, *, noise_mode: str = "const") -> torch.Tensor:
+    def forward_synthesis(
+        self, codes: torch.Tensor, *, noise_mode: str = "const", fused_modconv: bool = True
+    ) -> torch.Tensor:
+        """``fused_modconv=False``: the same function computed as NVIDIA trains (see modulated_conv2d)."""
         if codes.ndim != 3 or codes.shape[1:] != (self.num_layers, self.latent_dim):
             raise SefaZooError(
                 f"StyleGAN2 expects codes of shape (N, {self.num_layers}, {self.latent_dim}), "
@@ -280,9 +307,9 @@ class StyleGAN2Generator(nn.Module):
         for block_name, roles in self.blocks:
             block = getattr(self, block_name)
             for role in roles:
-                x = getattr(block, role)(x, ws[index], noise_mode, self.fir)
+                x = getattr(block, role)(x, ws[index], noise_mode, self.fir, fused_modconv)
                 index += 1
-            y = block.torgb(x, ws[index])
+            y = block.torgb(x, ws[index], fused_modconv)
             img = y if img is None else upsample_image(img, self.fir) + y
         assert img is not None
         return self._crop(img)

@@ -24,6 +24,7 @@ LAYOUTS: Mapping[str, str] = {
     "rosinality": "rosinality/stylegan2-pytorch .pt (a dict with 'g_ema', or a bare generator state dict)",
     "nvidia": "NVIDIA stylegan2-ada-pytorch / stylegan3-repo StyleGAN2 pickle (uses 'G_ema')",
     "genforce": "genforce .pth ('generator_smooth', else 'generator') or huggan pytorch_model.bin state dict",
+    "sefa-zoo": "sefa-zoo's own safetensors: the logical tensor names, the config in the metadata",
 }
 
 # Sub-dictionaries to look in, most preferred first ("" = the checkpoint's top level).
@@ -31,6 +32,7 @@ PREFIXES: Mapping[str, tuple[str, ...]] = {
     "rosinality": ("g_ema.", ""),
     "nvidia": ("G_ema.", ""),
     "genforce": ("generator_smooth.", "generator.", ""),
+    "sefa-zoo": ("",),
 }
 
 # The tensors that reveal how many resolutions a layout's generator has.
@@ -38,11 +40,13 @@ _DEPTH_NAMES: Mapping[str, str] = {
     "rosinality": "convs.{j}.conv.modulation.weight",
     "nvidia": "synthesis.b{r}.conv1.affine.weight",
     "genforce": "synthesis.layer{i}.style.weight",
+    "sefa-zoo": "{r}x{r}.conv1.affine.weight",
 }
 _DEPTH_PATTERNS: Mapping[str, re.Pattern[str]] = {
     "rosinality": re.compile(r"^convs\.(\d+)\.conv\.modulation\.weight$"),
     "nvidia": re.compile(r"^synthesis\.b(\d+)\.conv1\.affine\.weight$"),
     "genforce": re.compile(r"^synthesis\.layer(\d+)\.style\.weight$"),
+    "sefa-zoo": re.compile(r"^(\d+)x\1\.conv1\.affine\.weight$"),
 }
 
 
@@ -106,7 +110,14 @@ def _genforce_keys(role: str, level: int) -> tuple[str, str]:
     return f"{module}.style.weight", f"{module}.weight"
 
 
-_KEYS = {"rosinality": _rosinality_keys, "nvidia": _nvidia_keys, "genforce": _genforce_keys}
+def _sefa_zoo_keys(role: str, level: int) -> tuple[str, str]:
+    module = f"{level}x{level}.{role}"
+    return f"{module}.affine.weight", f"{module}.weight"
+
+
+_KEYS = {
+    "rosinality": _rosinality_keys, "nvidia": _nvidia_keys, "genforce": _genforce_keys, "sefa-zoo": _sefa_zoo_keys,
+}
 
 
 def style_keys(layout: str, role: str, level: int) -> tuple[str, str]:
@@ -139,7 +150,7 @@ def _resolution(keys: list[str], layout: str) -> int | None:
     top = max(found)
     if layout == "rosinality":  # convs.0 .. convs.{2(log2 res − 2) − 1}
         return 4 << ((top + 1) // 2) if top % 2 == 1 else None
-    if layout == "nvidia":  # b4 .. b{res}
+    if layout in ("nvidia", "sefa-zoo"):  # b4 .. b{res} / 8x8 .. {res}x{res}
         return top if top >= 8 and top & (top - 1) == 0 else None
     # genforce: layer0 .. layer{2·log2(res) − 4}
     return 1 << (top // 2 + 2) if top % 2 == 0 and top >= 2 else None

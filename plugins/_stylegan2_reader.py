@@ -5,7 +5,8 @@ renamed and reshaped back to the logical names, undoing that layout's convention
 (rosinality's leading 1s, genforce's style bias without the +1 and its TensorFlow-oriented
 conv0 kernel). Only the generator's own tensors are read, each once.
 
-What the files do not record is taken from the layout's own defaults: the mapping
+sefa-zoo's own files record their config in the safetensors metadata (_stylegan2_sefa_zoo).
+What the other files do not record is taken from the layout's own defaults: the mapping
 network's learning-rate multiplier is 0.01 in rosinality's and genforce's code (NVIDIA
 pickles record it), and a file without an average w (rosinality's training snapshots)
 gets the mean of the mapping over 4096 seeded z, as rosinality's generate.py estimates it.
@@ -23,6 +24,7 @@ from sefa_zoo import Checkpoint, LayoutError
 from ._stylegan2_fixtures import StyleGAN2State
 from ._stylegan2_generator import MappingNetwork
 from ._stylegan2_layouts import Located, locate, logical_slots
+from ._stylegan2_sefa_zoo import check_config, read_config
 
 DEFAULT_MAPPING_LR_MULTIPLIER = 0.01
 W_AVG_SAMPLES = 4096
@@ -149,11 +151,27 @@ def _genforce_sources(resolution: int, mapping_layers: int) -> Sources:
     return src
 
 
-_SOURCES = {"rosinality": _rosinality_sources, "nvidia": _nvidia_sources, "genforce": _genforce_sources}
+def _sefa_zoo_sources(resolution: int, mapping_layers: int) -> Sources:
+    names = [f"mapping.fc{i}.{part}" for i in range(mapping_layers) for part in ("weight", "bias")]
+    names += ["w_avg", "const"]
+    for level in _levels(resolution):
+        for name in _conv_names(level):
+            names += [f"{name}.{part}" for part in ("weight", "bias", "noise_strength", "noise_const")]
+            names += [f"{name}.affine.weight", f"{name}.affine.bias"]
+        rgb = f"{level}x{level}.torgb"
+        names += [f"{rgb}.{part}" for part in ("weight", "bias", "affine.weight", "affine.bias")]
+    return {name: (name, _same) for name in names}
+
+
+_SOURCES = {
+    "rosinality": _rosinality_sources, "nvidia": _nvidia_sources, "genforce": _genforce_sources,
+    "sefa-zoo": _sefa_zoo_sources,
+}
 _MAPPING_WEIGHT = {
     "rosinality": re.compile(r"^style\.(\d+)\.weight$"),  # style.0 is the PixelNorm
     "nvidia": re.compile(r"^mapping\.fc(\d+)\.weight$"),
     "genforce": re.compile(r"^mapping\.dense(\d+)\.weight$"),
+    "sefa-zoo": re.compile(r"^mapping\.fc(\d+)\.weight$"),
 }
 _LABEL_EMBEDDING = {"nvidia": "mapping.embed.weight", "genforce": "mapping.label_weight"}
 
@@ -193,17 +211,25 @@ def read_stylegan2_state(checkpoint: Checkpoint, layout: str) -> StyleGAN2State:
         tensors["w_avg"] = checkpoint["latent_avg"]
     channels = {level: tensors[f"{level}x{level}.torgb.weight"].shape[1] for level in levels}
     channel_base, channel_max = _channel_config(checkpoint, located, channels)
+    config = read_config(checkpoint) if layout == "sefa-zoo" else None
+    if config is not None:
+        channel_base, channel_max = config["channel_base"], config["channel_max"]
     state = StyleGAN2State(
         resolution=located.resolution,
         z_dim=tensors["mapping.fc0.weight"].shape[1],
         w_dim=located.w_dim,
         img_channels=tensors[f"{levels[-1]}x{levels[-1]}.torgb.weight"].shape[0],
         mapping_layers=mapping_layers,
-        mapping_lr_multiplier=_mapping_lr_multiplier(checkpoint, located, mapping_layers),
+        mapping_lr_multiplier=(
+            float(config["mapping_lr_multiplier"]) if config is not None
+            else _mapping_lr_multiplier(checkpoint, located, mapping_layers)
+        ),
         channel_base=channel_base,
         channel_max=channel_max,
         tensors=tensors,
     )
+    if config is not None:
+        check_config(config, state, label)
     if "w_avg" not in tensors:
         try:
             tensors["w_avg"] = estimate_w_avg(state)  # completes the state's own dict
@@ -230,7 +256,11 @@ def estimate_w_avg(state: StyleGAN2State) -> torch.Tensor:
 
 
 def read_conv_clamp(checkpoint: Checkpoint, layout: str) -> float | None:
-    """NVIDIA's ``conv_clamp`` as the pickle's layers record it; None (no clamp) otherwise."""
+    """NVIDIA's ``conv_clamp`` as the pickle's layers record it, or as a sefa-zoo file's config
+    gives it; None (no clamp) otherwise."""
+    if layout == "sefa-zoo":
+        config = read_config(checkpoint)
+        return None if config is None or config["conv_clamp"] is None else float(config["conv_clamp"])
     if layout != "nvidia":
         return None
     located = locate(checkpoint, layout)

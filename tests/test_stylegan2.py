@@ -12,7 +12,7 @@ from sefa_zoo import Checkpoint, LayerSpecError, LayoutError, SefaZooError, fact
 from sefa_zoo_plugins.stylegan2 import StyleGAN2, random_stylegan2_state, stylegan2_state_dict
 
 # Where each layout's loader puts the generator (open_checkpoint flattens containers this way).
-PREFIXES = {"rosinality": "g_ema.", "nvidia": "G_ema.", "genforce": "generator_smooth."}
+PREFIXES = {"rosinality": "g_ema.", "nvidia": "G_ema.", "genforce": "generator_smooth.", "sefa-zoo": ""}
 LAYOUTS = tuple(PREFIXES)
 
 
@@ -228,6 +228,7 @@ def test_missing_style_tensor_is_named(state):
         ("genforce", "generator_smooth."),
         ("genforce", "generator."),
         ("genforce", ""),  # huggan pytorch_model.bin
+        ("sefa-zoo", ""),
     ],
 )
 def test_each_layout_is_detected(state, layout, prefix):
@@ -360,12 +361,12 @@ def files(state, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("stylegan2")
     names = {"rosinality": "g.pt", "rosinality-snapshot": "000100.pt", "nvidia": "network-snapshot.pkl",
-             "genforce": "stylegan2.pth", "huggan": "pytorch_model.bin"}
+             "genforce": "stylegan2.pth", "huggan": "pytorch_model.bin", "sefa-zoo": "stylegan2.safetensors"}
     return {layout: save_stylegan2(state, folder / names[layout], layout) for layout in FIXTURE_LAYOUTS}
 
 
 EXPECTED_LAYOUT = {"rosinality": "rosinality", "rosinality-snapshot": "rosinality", "nvidia": "nvidia",
-                   "genforce": "genforce", "huggan": "genforce"}
+                   "genforce": "genforce", "huggan": "genforce", "sefa-zoo": "sefa-zoo"}
 
 
 def test_files_in_every_real_layout_are_detected(files):
