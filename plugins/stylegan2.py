@@ -32,6 +32,7 @@ from ._stylegan2_files import FIXTURE_LAYOUTS, save_stylegan2
 from ._stylegan2_fixtures import StyleGAN2State, random_stylegan2_state, stylegan2_state_dict
 from ._stylegan2_generator import StyleGAN2Generator
 from ._stylegan2_layouts import LAYOUTS, Located, StyleSlot, detect, locate
+from ._stylegan2_demo import shipped
 from ._stylegan2_reader import read_conv_clamp, read_stylegan2_state
 
 __all__ = [
@@ -149,3 +150,10 @@ def _torgb_option(options: Mapping[str, Any]) -> str:
 @hookimpl
 def register_architectures(register):
     register(StyleGAN2())
+
+
+@hookimpl
+def register_catalogue_entries(register):
+    # The demo model ships inside the package: `sefa-zoo edit stylegan2-shapes` works offline.
+    if shipped.weights_path().is_file():
+        register(shipped.catalogue_entry())
