@@ -9,6 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from sefa_zoo.catalogue import load_catalogue
+from sefa_zoo.fetching import cached_path
 from sefa_zoo.cli.catalogue import human_size
 from sefa_zoo.cli.main import app
 
@@ -91,7 +92,8 @@ def test_list_shows_every_model(config_dir):
         assert entry.architecture in line and entry.license in line
         assert f" {entry.resolution} " in line and f" {entry.num_layers} " in line
         assert human_size(entry.source.size) in line
-        assert line.rstrip().split()[-1 - len(entry.license.split())] == "no"  # nothing cached
+        cached = "yes" if cached_path(entry) is not None else "no"  # only the shipped demo model is local
+        assert line.rstrip().split()[-1 - len(entry.license.split())] == cached, name
     assert result.stderr == ""
 
 
@@ -102,8 +104,9 @@ def test_list_json_is_only_json(config_dir):
     catalogue = load_catalogue()
     assert [item["name"] for item in payload] == list(catalogue.entries)
     for item in payload:
-        assert item.pop("cached") is False
-        assert item == catalogue.get(item["name"]).to_dict()
+        entry = catalogue.get(item["name"])
+        assert item.pop("cached") is (cached_path(entry) is not None)
+        assert item == entry.to_dict()
 
 
 def test_list_pattern_and_arch(config_dir, tmp_path):
