@@ -45,3 +45,13 @@ def register_plugin():
     yield register
     for name in names:
         plugins.unregister_plugin(name)
+
+
+@pytest.fixture
+def config_dir(tmp_path, monkeypatch):
+    """An empty user config folder and no extra catalogue files."""
+    path = tmp_path / "config"
+    path.mkdir()
+    monkeypatch.setenv("SEFA_ZOO_CONFIG_DIR", str(path))
+    monkeypatch.delenv("SEFA_ZOO_CATALOGUE", raising=False)
+    return path

@@ -55,15 +55,6 @@ def catalogue_text(*entries):
 
 
 @pytest.fixture
-def config_dir(tmp_path, monkeypatch):
-    path = tmp_path / "config"
-    path.mkdir()
-    monkeypatch.setenv("SEFA_ZOO_CONFIG_DIR", str(path))
-    monkeypatch.delenv("SEFA_ZOO_CATALOGUE", raising=False)
-    return path
-
-
-@pytest.fixture
 def user_file(config_dir):
     """Write the user catalogue (config dir) and return its path."""
     path = config_dir / "zoo.yaml"

@@ -20,15 +20,6 @@ def run(*args):
     return runner.invoke(app, list(args))
 
 
-@pytest.fixture
-def config_dir(tmp_path, monkeypatch):
-    path = tmp_path / "config"
-    path.mkdir()
-    monkeypatch.setenv("SEFA_ZOO_CONFIG_DIR", str(path))
-    monkeypatch.delenv("SEFA_ZOO_CATALOGUE", raising=False)
-    return path
-
-
 def write_user_catalogue(config_dir, *entries):
     path = config_dir / "zoo.yaml"
     path.write_text(yaml.safe_dump({"models": list(entries)}, sort_keys=False))
