@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
 from ._version import __version__
-from .atomic import atomic_path
+from .atomic import write_atomically
 from .errors import BankError
 from .factorizer import Factorization
+from .layers import format_layer_spec
 
 FORMAT_VERSION = "1"
 NORMALIZATIONS = ("rows", "none")
@@ -27,6 +28,16 @@ _META_KEYS = (
     "layer_indices", "layer_names", "latent_space", "normalization", "eigenvalue_total", "method",
     "tool_version", "created",
 )
+# (dimensions, safetensors dtypes) of each tensor of a bank
+_TENSORS = {"directions": (2, ("F32",)), "eigenvalues": (1, ("F64", "F32"))}
+_DTYPE_NAMES = {"F32": "float32", "F64": "float64"}
+# float32 rows of eigenvectors are orthonormal to about 1e-7
+ORTHONORMAL_TOLERANCE = 1e-4
+MAX_INDEX_DIGITS = 9
+MAX_NUMBER_CHARS = 64
+SHOWN_SHARES = 3
+
+Writer = Callable[[Path], object]
 
 
 @dataclass(frozen=True)
@@ -83,22 +94,33 @@ class DirectionBank:
     def top(self, k: int) -> DirectionBank:
         return replace(self, directions=self.directions[:k], eigenvalues=self.eigenvalues[:k])
 
+    def __repr__(self) -> str:
+        shares = ", ".join(f"{share:.1%}" for share in self.shares()[:SHOWN_SHARES])
+        more = ", ..." if self.k > SHOWN_SHARES else ""
+        return (
+            f"DirectionBank(model={self.model!r}, method={self.method!r}, "
+            f"layers={format_layer_spec(list(self.layer_indices))!r}, k={self.k}, "
+            f"latent_dim={self.latent_dim}, shares=[{shares}{more}])"
+        )
+
 
 def validate(bank: DirectionBank, where: str = "direction bank") -> None:
     """Raise BankError (naming ``where`` and the field) unless ``bank`` is self-consistent."""
     d, e = bank.directions, bank.eigenvalues
-    if d.ndim != 2 or d.shape[0] < 1:
+    if d.ndim != 2 or d.shape[0] < 1 or d.shape[1] < 1:
         raise BankError(f"{where}: 'directions' must be a non-empty (k, latent_dim) matrix, got {d.shape}")
+    if d.shape[0] > d.shape[1]:
+        raise BankError(f"{where}: 'directions' has {d.shape[0]} rows, more than its {d.shape[1]} dimensions")
     if e.shape != (d.shape[0],):
         raise BankError(f"{where}: 'eigenvalues' must have shape ({d.shape[0]},), got {e.shape}")
     if not (np.isfinite(d).all() and np.isfinite(e).all()):
         raise BankError(f"{where}: 'directions' or 'eigenvalues' contain NaN or infinite values")
-    norms = np.linalg.norm(d.astype(np.float64), axis=1)
-    if np.abs(norms - 1).max() > 1e-4:
-        raise BankError(f"{where}: 'directions' rows must be unit vectors (a norm is {norms[np.abs(norms - 1).argmax()]:.6f})")
+    _check_orthonormal(d, where)
     if np.any(np.diff(e) > 1e-9 * max(1.0, float(np.abs(e).max()))):
         raise BankError(f"{where}: 'eigenvalues' must be sorted in descending order")
-    if not np.isfinite(bank.eigenvalue_total) or bank.eigenvalue_total < float(e.sum()) * (1 - 1e-6) - 1e-9:
+    if not np.isfinite(bank.eigenvalue_total):
+        raise BankError(f"{where}: metadata 'eigenvalue_total' must be a finite number")
+    if bank.eigenvalue_total < float(e.sum()) * (1 - 1e-6) - 1e-9:
         raise BankError(f"{where}: metadata 'eigenvalue_total' must be at least the sum of the eigenvalues")
     if bank.normalization not in NORMALIZATIONS:
         raise BankError(f"{where}: metadata 'normalization' must be one of {', '.join(NORMALIZATIONS)}")
@@ -106,45 +128,79 @@ def validate(bank: DirectionBank, where: str = "direction bank") -> None:
         raise BankError(f"{where}: metadata 'checkpoint_sha256' must be 64 hex digits or empty")
     if len(bank.layer_indices) != len(bank.layer_names):
         raise BankError(f"{where}: metadata 'layer_indices' and 'layer_names' differ in length")
-    if any(not isinstance(i, int) or i < 0 for i in bank.layer_indices) or not bank.layer_indices:
+    if not bank.layer_indices or any(type(i) is not int or i < 0 for i in bank.layer_indices):
         raise BankError(f"{where}: metadata 'layer_indices' must be a non-empty list of indices")
     for name in ("model", "architecture", "latent_space", "method"):
         if not getattr(bank, name):
             raise BankError(f"{where}: metadata {name!r} must not be empty")
 
 
-def save_bank(bank: DirectionBank, path: str | Path) -> Path:
-    """Validate and write ``bank`` atomically; returns the path written."""
+def _check_orthonormal(directions: np.ndarray, where: str) -> None:
+    """Edits along directions that are not orthonormal mix several of them; SeFa's never are."""
+    rows = directions.astype(np.float64)
+    norms = np.linalg.norm(rows, axis=1)
+    worst = int(np.abs(norms - 1).argmax())
+    if abs(norms[worst] - 1) > ORTHONORMAL_TOLERANCE:
+        raise BankError(f"{where}: 'directions' rows must be unit vectors (a norm is {norms[worst]:.6f})")
+    products = rows @ rows.T
+    np.fill_diagonal(products, 0.0)
+    i, j = np.unravel_index(int(np.abs(products).argmax()), products.shape)
+    if abs(products[i, j]) > ORTHONORMAL_TOLERANCE:
+        raise BankError(
+            f"{where}: 'directions' rows must be orthogonal (rows {i} and {j} have dot product {products[i, j]:.6f})"
+        )
+
+
+def bank_files(bank: DirectionBank, path: str | Path, exports: Iterable[str] = ()) -> dict[Path, Writer]:
+    """The files of ``bank`` saved at ``path`` with ``exports`` (names in EXPORTS) beside it as
+    ``<path without suffix>_...``: each target with the function that writes it."""
     path = Path(path)
     validate(bank, str(path))
-    tensors = {
+    files = {path: _safetensors_writer(bank)}
+    stem = path.with_suffix("")
+    for kind in dict.fromkeys(exports):
+        if kind not in EXPORTS:
+            raise BankError(f"unknown export {kind!r} (known: {', '.join(EXPORTS)})")
+        files.update(EXPORTS[kind](bank, stem))
+    return files
+
+
+def save_bank(bank: DirectionBank, path: str | Path) -> Path:
+    """Validate and write ``bank`` atomically; returns the path written."""
+    (written,) = write_atomically(bank_files(bank, path))
+    return written
+
+
+def _safetensors_writer(bank: DirectionBank) -> Writer:
+    # safetensors' own save_file writes through a temporary file of its own naming: the bytes
+    # are made here and written to the partial file, so an interrupted save leaves only ours
+    data = safetensors_bytes({
         "directions": torch.from_numpy(np.ascontiguousarray(bank.directions, dtype=np.float32)),
         "eigenvalues": torch.from_numpy(np.ascontiguousarray(bank.eigenvalues, dtype=np.float64)),
-    }
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=bank.metadata())
-    return path
+    }, metadata=bank.metadata())
+    return lambda path: path.write_bytes(data)
 
 
 def load_bank(path: str | Path) -> DirectionBank:
-    """Read and validate a bank; every problem is a BankError naming the file and the field."""
+    """Read and validate a bank; every problem is a BankError naming the file and the field.
+
+    What a file can make this cost is bounded by its size: tensor shapes and dtypes are
+    checked before any tensor is read, and metadata numbers by their length before parsing.
+    """
     path = Path(path)
     where = str(path)
+    if path.is_dir():
+        raise BankError(f"{where}: is a folder, not a direction bank file")
     if not path.is_file():
         raise BankError(f"{where}: no such direction bank file")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            keys = set(f.keys())
-            missing = {"directions", "eigenvalues"} - keys
-            if missing:
-                raise BankError(f"{where}: tensor {sorted(missing)[0]!r} is missing")
+            _check_tensor_headers(f, where)
             directions = f.get_tensor("directions").numpy()
             eigenvalues = f.get_tensor("eigenvalues").to(torch.float64).numpy()
     except SafetensorError as exc:
         raise BankError(f"{where}: not a readable safetensors file ({exc})") from None
-    if directions.dtype != np.float32:
-        raise BankError(f"{where}: tensor 'directions' must be float32, got {directions.dtype}")
     for key in _META_KEYS:
         if key not in meta:
             raise BankError(f"{where}: metadata {key!r} is missing (is this a sefa-zoo direction bank?)")
@@ -152,17 +208,6 @@ def load_bank(path: str | Path) -> DirectionBank:
         raise BankError(
             f"{where}: metadata 'format_version' is {meta['format_version']!r}; this sefa-zoo reads {FORMAT_VERSION!r}"
         )
-    try:
-        indices = json.loads(meta["layer_indices"])
-        names = json.loads(meta["layer_names"])
-    except json.JSONDecodeError:
-        raise BankError(f"{where}: metadata 'layer_indices' / 'layer_names' are not JSON lists") from None
-    if not isinstance(indices, list) or not isinstance(names, list):
-        raise BankError(f"{where}: metadata 'layer_indices' / 'layer_names' are not JSON lists")
-    try:
-        total = float(meta["eigenvalue_total"])
-    except ValueError:
-        raise BankError(f"{where}: metadata 'eigenvalue_total' is not a number") from None
     bank = DirectionBank(
         directions=directions,
         eigenvalues=eigenvalues,
@@ -171,10 +216,10 @@ def load_bank(path: str | Path) -> DirectionBank:
         layout=meta["layout"],
         checkpoint_sha256=meta["checkpoint_sha256"],
         checkpoint_source=meta["checkpoint_source"],
-        layer_indices=tuple(indices),
-        layer_names=tuple(str(n) for n in names),
+        layer_indices=tuple(_json_list(meta, "layer_indices", int, where)),
+        layer_names=tuple(_json_list(meta, "layer_names", str, where)),
         latent_space=meta["latent_space"],
-        eigenvalue_total=total,
+        eigenvalue_total=_finite_number(meta, "eigenvalue_total", where),
         normalization=meta["normalization"],
         method=meta["method"],
         tool_version=meta["tool_version"],
@@ -184,34 +229,102 @@ def load_bank(path: str | Path) -> DirectionBank:
     return bank
 
 
+def _check_tensor_headers(f: safe_open, where: str) -> None:
+    """Dtypes and shapes from the header, before any tensor is read: a zero-sized dimension
+    beside a huge one would cost memory for the huge one without a byte in the file."""
+    keys = set(f.keys())
+    shapes = {}
+    for name, (dimensions, dtypes) in _TENSORS.items():
+        if name not in keys:
+            raise BankError(f"{where}: tensor {name!r} is missing")
+        view = f.get_slice(name)
+        dtype, shape = view.get_dtype(), list(view.get_shape())
+        if dtype not in dtypes:
+            wanted = " or ".join(_DTYPE_NAMES[d] for d in dtypes)
+            raise BankError(f"{where}: tensor {name!r} must be {wanted}, got {_DTYPE_NAMES.get(dtype, dtype)}")
+        if len(shape) != dimensions or min(shape) < 1:
+            raise BankError(f"{where}: tensor {name!r} must have {dimensions} non-empty dimensions, got shape {shape}")
+        shapes[name] = shape
+    if shapes["eigenvalues"] != shapes["directions"][:1]:
+        raise BankError(f"{where}: tensor 'eigenvalues' must have shape {shapes['directions'][:1]}, "
+                        f"got {shapes['eigenvalues']}")
+
+
+def _json_list(meta: dict[str, str], key: str, item_type: type, where: str) -> list:
+    """A flat JSON list of ``item_type`` items (never booleans for int)."""
+    what = {int: "indices", str: "strings"}[item_type]
+    try:
+        value = json.loads(meta[key], parse_int=_bounded_int(key, where), parse_constant=_no_constant)
+    except RecursionError:
+        raise BankError(f"{where}: metadata {key!r} is nested too deeply") from None
+    except ValueError:
+        raise BankError(f"{where}: metadata {key!r} is not a JSON list of {what}") from None
+    if not isinstance(value, list) or any(type(item) is not item_type for item in value):
+        raise BankError(f"{where}: metadata {key!r} is not a JSON list of {what}")
+    return value
+
+
+def _bounded_int(key: str, where: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if len(text.lstrip("-")) > MAX_INDEX_DIGITS:
+            raise BankError(f"{where}: metadata {key!r} holds a number of {len(text)} digits")
+        return int(text)
+    return parse
+
+
+def _no_constant(text: str) -> float:
+    raise ValueError(f"{text} is not JSON")
+
+
+def _finite_number(meta: dict[str, str], key: str, where: str) -> float:
+    text = meta[key]
+    if len(text) > MAX_NUMBER_CHARS:
+        raise BankError(f"{where}: metadata {key!r} is not a number ({len(text)} characters)")
+    try:
+        value = float(text)
+    except ValueError:
+        raise BankError(f"{where}: metadata {key!r} is not a number") from None
+    if not np.isfinite(value):
+        raise BankError(f"{where}: metadata {key!r} must be a finite number")
+    return value
+
+
 def export_npy(bank: DirectionBank, stem: str | Path) -> list[Path]:
     """The original release's arrays: ``<stem>_directions.npy`` (k x latent_dim, rows as its
     ``boundaries``) and ``<stem>_eigenvalues.npy``."""
-    stem = Path(stem)
-    written = []
-    for suffix, array in (("directions", bank.directions), ("eigenvalues", bank.eigenvalues)):
-        target = stem.with_name(f"{stem.name}_{suffix}.npy")
-        with atomic_path(target) as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, array)
-        written.append(target)
-    return written
+    return write_atomically(_npy_files(bank, Path(stem)))
 
 
 def export_rosinality(bank: DirectionBank, stem: str | Path) -> list[Path]:
     """rosinality's ``factor.pt``: ``{"ckpt": source, "eigvec": (latent_dim x k)}``, columns = directions."""
-    stem = Path(stem)
-    target = stem.with_name(f"{stem.name}_factor.pt")
+    return write_atomically(_rosinality_files(bank, Path(stem)))
+
+
+def _npy_files(bank: DirectionBank, stem: Path) -> dict[Path, Writer]:
+    return {
+        stem.with_name(f"{stem.name}_{suffix}.npy"): _npy_writer(array)
+        for suffix, array in (("directions", bank.directions), ("eigenvalues", bank.eigenvalues))
+    }
+
+
+def _npy_writer(array: np.ndarray) -> Writer:
+    def write(path: Path) -> None:
+        with open(path, "wb") as f:
+            np.save(f, array)
+    return write
+
+
+def _rosinality_files(bank: DirectionBank, stem: Path) -> dict[Path, Writer]:
     payload = {
         "ckpt": bank.checkpoint_source,
         "eigvec": torch.from_numpy(np.ascontiguousarray(bank.directions.T, dtype=np.float32)),
     }
-    with atomic_path(target) as tmp:
-        torch.save(payload, tmp)
-    return [target]
+    return {stem.with_name(f"{stem.name}_factor.pt"): lambda path: torch.save(payload, path)}
 
 
-EXPORTERS = {"npy": export_npy, "rosinality": export_rosinality}
+EXPORTS: dict[str, Callable[[DirectionBank, Path], dict[Path, Writer]]] = {
+    "npy": _npy_files, "rosinality": _rosinality_files,
+}
 
 
 def bank_from_factorization(
@@ -226,3 +339,4 @@ def bank_from_factorization(
         layer_names=tuple(layer_names),
         **meta,
     )
+EXPORTERS = {"npy": export_npy, "rosinality": export_rosinality}

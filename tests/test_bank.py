@@ -1,4 +1,6 @@
 import json
+import struct
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -62,12 +64,11 @@ def test_save_is_atomic_on_interrupt(tmp_path, monkeypatch):
     save_bank(make_bank(), path)
     before = path.read_bytes()
 
-    def interrupted(tensors, filename, metadata=None):
-        with open(filename, "wb") as f:
-            f.write(b"partial")
+    def interrupted(path):
+        path.write_bytes(b"partial")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("sefa_zoo.bank.save_file", interrupted)
+    monkeypatch.setattr("sefa_zoo.bank._safetensors_writer", lambda bank: interrupted)
     with pytest.raises(KeyboardInterrupt):
         save_bank(make_bank(k=2), path)
     assert path.read_bytes() == before
@@ -95,7 +96,7 @@ def write_raw(path, tensors, metadata):
         (lambda t, m: m.update(normalization="weird"), "'normalization' must be one of"),
         (lambda t, m: m.update(eigenvalue_total="lots"), "'eigenvalue_total' is not a number"),
         (lambda t, m: m.update(eigenvalue_total="0.5"), "'eigenvalue_total' must be at least"),
-        (lambda t, m: m.update(layer_indices="[0, 1"), "not JSON lists"),
+        (lambda t, m: m.update(layer_indices="[0, 1"), "not a JSON list of indices"),
         (lambda t, m: m.update(layer_indices="[0]"), "differ in length"),
         (lambda t, m: m.update(checkpoint_sha256="xyz"), "checkpoint_sha256"),
         (lambda t, m: t.pop("eigenvalues"), "tensor 'eigenvalues' is missing"),
@@ -149,3 +150,144 @@ def test_top_keeps_the_strongest():
     top = bank.top(2)
     assert top.k == 2 and isinstance(top, DirectionBank)
     np.testing.assert_array_equal(top.eigenvalues, bank.eigenvalues[:2])
+
+
+def raw_bank_tensors(bank):
+    return {"directions": torch.from_numpy(bank.directions.copy()),
+            "eigenvalues": torch.from_numpy(bank.eigenvalues.copy())}
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("layer_indices", "[" + "9" * 5000 + ", 2, 2]", "'layer_indices' holds a number of 5000 digits"),
+        ("layer_indices", "[-" + "9" * 5000 + ", 2, 2]", "'layer_indices' holds a number of 5001 digits"),
+        ("layer_names", "[" * 100_000 + "]" * 100_000, "'layer_names' is nested too deeply"),
+        ("layer_indices", "[" * 100_000 + "]" * 100_000, "'layer_indices' is nested too deeply"),
+        ("layer_indices", "[true, false, false]", "'layer_indices' is not a JSON list of indices"),
+        ("layer_indices", "[0.0, 2, 2]", "'layer_indices' is not a JSON list of indices"),
+        ("layer_indices", "[[0], 2, 2]", "'layer_indices' is not a JSON list of indices"),
+        ("layer_indices", "[NaN, 2, 2]", "'layer_indices' is not a JSON list of indices"),
+        ("layer_indices", '{"0": 1}', "'layer_indices' is not a JSON list of indices"),
+        ("layer_indices", "[-1, 2, 2]", "'layer_indices' must be a non-empty list of indices"),
+        ("layer_names", '["a", 2, "c"]', "'layer_names' is not a JSON list of strings"),
+        ("layer_names", '["a", ["b"], "c"]', "'layer_names' is not a JSON list of strings"),
+        ("eigenvalue_total", "9" * 5000, "'eigenvalue_total' is not a number \\(5000 characters\\)"),
+        ("eigenvalue_total", "1e400", "'eigenvalue_total' must be a finite number"),
+        ("eigenvalue_total", "nan", "'eigenvalue_total' must be a finite number"),
+        ("eigenvalue_total", "-inf", "'eigenvalue_total' must be a finite number"),
+    ],
+)
+def test_hostile_metadata_is_a_bank_error(tmp_path, key, value, message):
+    bank = make_bank()
+    meta = bank.metadata()
+    meta[key] = value
+    path = write_raw(tmp_path / "bad.safetensors", raw_bank_tensors(bank), meta)
+    with pytest.raises(BankError, match=message) as info:
+        load_bank(path)
+    assert str(info.value).startswith(f"{path}: metadata '{key}'")
+    assert "\n" not in str(info.value)
+
+
+def write_header_only(path, tensors, metadata):
+    """A safetensors file whose header claims ``tensors`` (name -> (dtype, shape, data bytes))."""
+    header, data = {"__metadata__": metadata}, b""
+    for name, (dtype, shape, payload) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(payload)]}
+        data += payload
+    encoded = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + data)
+    return path
+
+
+ONE_DIRECTION = ("F32", [1, 1], np.float32(1).tobytes())
+ONE_EIGENVALUE = ("F64", [1], np.float64(1).tobytes())
+
+
+@pytest.mark.parametrize(
+    "tensors, message",
+    [
+        ({"directions": ("F32", [2**40, 0], b""), "eigenvalues": ONE_EIGENVALUE},
+         r"tensor 'directions' must have 2 non-empty dimensions, got shape \[1099511627776, 0\]"),
+        ({"directions": ("F32", [2**40, 0], b""), "eigenvalues": ("F64", [2**40, 0], b"")},
+         "tensor 'directions' must have 2 non-empty dimensions"),
+        ({"directions": ("F32", [1, 1, 1], np.float32(1).tobytes()), "eigenvalues": ONE_EIGENVALUE},
+         "tensor 'directions' must have 2 non-empty dimensions"),
+        ({"directions": ONE_DIRECTION, "eigenvalues": ("BOOL", [1], b"\x01")},
+         "tensor 'eigenvalues' must be float64 or float32, got BOOL"),
+        ({"directions": ONE_DIRECTION, "eigenvalues": ("I64", [1], np.int64(1).tobytes())},
+         "tensor 'eigenvalues' must be float64 or float32, got I64"),
+        ({"directions": ("F16", [1, 1], np.float16(1).tobytes()), "eigenvalues": ONE_EIGENVALUE},
+         "tensor 'directions' must be float32, got F16"),
+        ({"directions": ONE_DIRECTION, "eigenvalues": ("F64", [1, 1], np.float64(1).tobytes())},
+         "tensor 'eigenvalues' must have 1 non-empty dimensions"),
+    ],
+)
+def test_tensor_dtypes_and_shapes_are_checked_before_reading(tmp_path, tensors, message):
+    path = write_header_only(tmp_path / "bad.safetensors", tensors, make_bank(k=1, latent=1).metadata())
+    started = time.perf_counter()
+    with pytest.raises(BankError, match=message):
+        load_bank(path)
+    assert time.perf_counter() - started < 5
+
+
+def test_a_header_only_claim_of_huge_tensors_is_a_bank_error(tmp_path):
+    tensors = {"directions": ("F32", [2**40, 2**40], b""), "eigenvalues": ONE_EIGENVALUE}
+    path = write_header_only(tmp_path / "bad.safetensors", tensors, make_bank(k=1, latent=1).metadata())
+    with pytest.raises(BankError, match="not a readable safetensors file"):
+        load_bank(path)
+
+
+def unit_rows_not_orthogonal(bank):
+    directions = bank.directions.astype(np.float64)
+    directions[1] = directions[0] + directions[1]
+    directions[1] /= np.linalg.norm(directions[1])
+    return directions.astype(np.float32)
+
+
+def test_directions_that_are_not_orthogonal_are_refused(tmp_path):
+    bank = make_bank(k=4)
+    tensors = raw_bank_tensors(bank)
+    tensors["directions"] = torch.from_numpy(unit_rows_not_orthogonal(bank))
+    path = write_raw(tmp_path / "skewed.safetensors", tensors, bank.metadata())
+    with pytest.raises(BankError, match=r"rows must be orthogonal \(rows 0 and 1 have dot product 0\.7071"):
+        load_bank(path)
+    skewed = replace(bank, directions=unit_rows_not_orthogonal(bank))
+    with pytest.raises(BankError, match="rows must be orthogonal"):
+        save_bank(skewed, tmp_path / "out.safetensors")
+    assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_more_directions_than_dimensions_are_refused(tmp_path):
+    k = 1000
+    tensors = {"directions": torch.ones(k, 1), "eigenvalues": torch.ones(k, dtype=torch.float64)}
+    meta = make_bank().metadata()
+    meta.update(layer_indices="[0]", layer_names='["x"]', eigenvalue_total=str(float(k)))
+    path = write_raw(tmp_path / "tall.safetensors", tensors, meta)
+    with pytest.raises(BankError, match="'directions' has 1000 rows, more than its 1 dimensions"):
+        load_bank(path)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_genuine_float32_banks_and_their_tops_load(tmp_path, normalize):
+    rng = np.random.default_rng(1)
+    result = factorize([rng.standard_normal((600, 512)) * rng.uniform(0, 10, 512)], normalize=normalize)
+    bank = bank_from_factorization(
+        result, layer_indices=[0], layer_names=["w"], model="m", architecture="a", layout="l",
+        checkpoint_sha256="", checkpoint_source="", latent_space="w",
+    )
+    for kept in (bank, bank.top(7)):
+        loaded = load_bank(save_bank(kept, tmp_path / "bank.safetensors"))
+        np.testing.assert_array_equal(loaded.directions, kept.directions)
+
+
+def test_repr_is_a_short_summary():
+    bank = make_bank(k=16)
+    text = repr(bank)
+    shares = bank.shares()
+    assert text == (
+        f"DirectionBank(model='toy', method='sefa', layers='0,2', k=16, latent_dim=16, "
+        f"shares=[{shares[0]:.1%}, {shares[1]:.1%}, {shares[2]:.1%}, ...])"
+    )
+    assert str(bank) == text
+    assert repr(bank.top(2)).endswith(f"k=2, latent_dim=16, shares=[{shares[0]:.1%}, {shares[1]:.1%}])")
