@@ -6,8 +6,9 @@ import re
 from collections.abc import Mapping
 
 from .errors import LayerSpecError
+from .ranges import expand_spans, merge_spans, shorten, whole_number
 
-_RANGE = re.compile(r"^(\d+)(?:-(\d+|end))?$")
+_RANGE = re.compile(r"([0-9]+)(?:-([0-9]+|end))?")
 
 
 def parse_layer_spec(
@@ -25,30 +26,42 @@ def parse_layer_spec(
     text = (spec or "").strip().lower()
     if not text:
         raise LayerSpecError(f"empty layer spec; use 'all', a range such as 2-5, or a list such as 0-1,4 ({valid})")
-    chosen: set[int] = set()
+    spans: list[tuple[int, int]] = []
     for raw in text.split(","):
         item = raw.strip()
         if item == "all":
-            chosen.update(range(num_layers))
-            continue
-        if item in groups:
-            chosen.update(groups[item])
-            continue
-        match = _RANGE.match(item)
-        if not match:
-            names = ", ".join(["all", *groups])
-            raise LayerSpecError(
-                f"layer spec item {item!r} is not an index, a range A-B or a group ({names}); {valid}"
-            )
-        start = int(match.group(1))
-        end_text = match.group(2)
-        end = start if end_text is None else (num_layers - 1 if end_text == "end" else int(end_text))
-        if end < start:
-            raise LayerSpecError(f"layer range {item!r} runs backwards; write it as {end}-{start}")
-        if end >= num_layers:
-            raise LayerSpecError(f"layer {end} in {item!r} is out of range: {valid}")
-        chosen.update(range(start, end + 1))
-    return tuple(sorted(chosen))
+            spans.append((0, num_layers - 1))
+        elif item in groups:
+            spans.extend((index, index) for index in _group_indices(item, groups[item], num_layers, valid))
+        else:
+            spans.append(_span(item, num_layers, valid, groups))
+    return expand_spans(merge_spans(spans))
+
+
+def _span(item: str, num_layers: int, valid: str, groups: Mapping[str, tuple[int, ...]]) -> tuple[int, int]:
+    """The inclusive (start, end) of one index or range item, checked against the model."""
+    match = _RANGE.fullmatch(item)
+    if not match:
+        names = ", ".join(["all", *groups])
+        raise LayerSpecError(
+            f"layer spec item {shorten(item)!r} is not an index, a range A-B or a group ({names}); {valid}"
+        )
+    start_text, end_text = match.group(1), match.group(2) or match.group(1)
+    start = whole_number(start_text)
+    end = num_layers - 1 if end_text == "end" else whole_number(end_text)
+    for value, text in ((end, end_text), (start, start_text)):
+        if value is None or value >= num_layers:
+            raise LayerSpecError(f"layer {shorten(text)} in {shorten(item)!r} is out of range: {valid}")
+    if end < start:
+        raise LayerSpecError(f"layer range {item!r} runs backwards; write it as {end}-{start}")
+    return start, end
+
+
+def _group_indices(name: str, indices: tuple[int, ...], num_layers: int, valid: str) -> tuple[int, ...]:
+    outside = [index for index in indices if not 0 <= index < num_layers]
+    if outside:
+        raise LayerSpecError(f"group {name!r} holds layer {outside[0]}, out of range: {valid}")
+    return indices
 
 
 def format_layer_spec(indices: tuple[int, ...] | list[int]) -> str:

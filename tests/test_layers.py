@@ -81,3 +81,34 @@ def test_out_of_range_index_names_the_valid_range(n, index):
     else:
         with pytest.raises(LayerSpecError, match=f"0-{n - 1}" if n > 1 else "only valid index is 0"):
             parse_layer_spec(str(index), n)
+
+
+HUGE = "9" * 5000  # past Python's 4300-digit limit for int()
+
+
+@pytest.mark.parametrize("spec", [HUGE, f"0-{HUGE}", f"{HUGE}-end", f"{HUGE}-{HUGE}", "1" + "0" * 40])
+def test_numbers_of_any_length_are_out_of_range(spec):
+    with pytest.raises(LayerSpecError, match="out of range: valid indices are 0-17") as info:
+        parse_layer_spec(spec, 18, GROUPS)
+    assert len(str(info.value)) < 200
+
+
+def test_leading_zeros_do_not_make_a_number_large():
+    assert parse_layer_spec("0" * 5000 + "3-" + "0" * 5000 + "4", 18) == (3, 4)
+
+
+@pytest.mark.parametrize("spec", ["٣", "1-٣", "３", "²", "٣-end"])
+def test_only_ascii_digits_are_indices(spec):
+    with pytest.raises(LayerSpecError, match="not an index"):
+        parse_layer_spec(spec, 18, GROUPS)
+
+
+def test_a_huge_item_is_shortened_in_the_message():
+    with pytest.raises(LayerSpecError) as info:
+        parse_layer_spec("x" * 100_000, 18, GROUPS)
+    assert len(str(info.value)) < 300
+
+
+def test_a_group_that_reaches_past_the_model_is_an_error():
+    with pytest.raises(LayerSpecError, match="group 'top' holds layer 9, out of range: valid indices are 0-3"):
+        parse_layer_spec("top", 4, {"top": (2, 9)})
