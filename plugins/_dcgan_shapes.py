@@ -58,7 +58,7 @@ def _is_batchnorm(shape_of, index: int, width: int) -> bool:
 
 def _main_index(name: str) -> int | None:
     parts = name.split(".")
-    if len(parts) >= 3 and parts[0] == "main" and parts[1].isdigit():
+    if len(parts) >= 3 and parts[0] == "main" and parts[1].isascii() and parts[1].isdigit() and len(parts[1]) <= 6:
         return int(parts[1])
     return None
 

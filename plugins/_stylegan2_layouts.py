@@ -43,10 +43,10 @@ _DEPTH_NAMES: Mapping[str, str] = {
     "sefa-zoo": "{r}x{r}.conv1.affine.weight",
 }
 _DEPTH_PATTERNS: Mapping[str, re.Pattern[str]] = {
-    "rosinality": re.compile(r"^convs\.(\d+)\.conv\.modulation\.weight$"),
-    "nvidia": re.compile(r"^synthesis\.b(\d+)\.conv1\.affine\.weight$"),
-    "genforce": re.compile(r"^synthesis\.layer(\d+)\.style\.weight$"),
-    "sefa-zoo": re.compile(r"^(\d+)x\1\.conv1\.affine\.weight$"),
+    "rosinality": re.compile(r"^convs\.([0-9]{1,6})\.conv\.modulation\.weight$"),
+    "nvidia": re.compile(r"^synthesis\.b([0-9]{1,6})\.conv1\.affine\.weight$"),
+    "genforce": re.compile(r"^synthesis\.layer([0-9]{1,6})\.style\.weight$"),
+    "sefa-zoo": re.compile(r"^([0-9]{1,6})x\1\.conv1\.affine\.weight$"),
 }
 
 
@@ -148,6 +148,11 @@ def _resolution(keys: list[str], layout: str) -> int | None:
     if not found:
         return None
     top = max(found)
+    # An index beyond what the file's tensors could fill names no real generator (and a huge one
+    # would make the layer table as huge).
+    depth = top.bit_length() if layout in ("nvidia", "sefa-zoo") else top
+    if depth > len(keys) + 2:
+        return None
     if layout == "rosinality":  # convs.0 .. convs.{2(log2 res − 2) − 1}
         return 4 << ((top + 1) // 2) if top % 2 == 1 else None
     if layout in ("nvidia", "sefa-zoo"):  # b4 .. b{res} / 8x8 .. {res}x{res}

@@ -168,10 +168,10 @@ _SOURCES = {
     "sefa-zoo": _sefa_zoo_sources,
 }
 _MAPPING_WEIGHT = {
-    "rosinality": re.compile(r"^style\.(\d+)\.weight$"),  # style.0 is the PixelNorm
-    "nvidia": re.compile(r"^mapping\.fc(\d+)\.weight$"),
-    "genforce": re.compile(r"^mapping\.dense(\d+)\.weight$"),
-    "sefa-zoo": re.compile(r"^mapping\.fc(\d+)\.weight$"),
+    "rosinality": re.compile(r"^style\.([0-9]{1,6})\.weight$"),  # style.0 is the PixelNorm
+    "nvidia": re.compile(r"^mapping\.fc([0-9]{1,6})\.weight$"),
+    "genforce": re.compile(r"^mapping\.dense([0-9]{1,6})\.weight$"),
+    "sefa-zoo": re.compile(r"^mapping\.fc([0-9]{1,6})\.weight$"),
 }
 _LABEL_EMBEDDING = {"nvidia": "mapping.embed.weight", "genforce": "mapping.label_weight"}
 

@@ -35,9 +35,11 @@ class Checkpoint(Mapping[str, torch.Tensor]):
         objects: Mapping[str, Any] | None = None,
         container: str = "memory",
         path: Path | None = None,
+        check_values: bool = True,
     ):
         self._shapes = dict(shapes)
         self._loader = loader
+        self._check_values = check_values
         self.objects: dict[str, Any] = dict(objects or {})
         self.container = container
         self.path = path
@@ -65,9 +67,14 @@ class Checkpoint(Mapping[str, torch.Tensor]):
         return str(self.path) if self.path is not None else f"<{self.container} checkpoint>"
 
     def __getitem__(self, name: str) -> torch.Tensor:
+        """The tensor ``name``; CheckpointError if it holds NaN or infinite values (a broken
+        file would otherwise give black images or NaN directions with no word why)."""
         if name not in self._shapes:
             raise CheckpointError(f"{self.label}: no tensor named {name!r}")
-        return self._loader(name)
+        tensor = self._loader(name)
+        if self._check_values and not _all_finite(tensor):
+            raise CheckpointError(f"{self.label}: tensor {name!r} holds NaN or infinite values")
+        return tensor
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._shapes)
@@ -90,10 +97,11 @@ class Checkpoint(Mapping[str, torch.Tensor]):
         objects = {k[n:]: v for k, v in self.objects.items() if k.startswith(prefix)}
         return Checkpoint(
             shapes,
-            lambda name: self._loader(prefix + name),
+            lambda name: self[prefix + name],  # checked (and named in errors) by the full name
             objects=objects,
             container=self.container,
             path=self.path,
+            check_values=False,
         )
 
     def prefixes_of(self, suffix: str) -> list[str]:
@@ -105,3 +113,11 @@ class Checkpoint(Mapping[str, torch.Tensor]):
             elif k.endswith("." + suffix):
                 found.append(k[: -len(suffix)])
         return found
+
+
+def _all_finite(tensor: Any) -> bool:
+    if isinstance(tensor, torch.Tensor):
+        if not (tensor.is_floating_point() or tensor.is_complex()) or tensor.is_meta:
+            return True
+        return bool(torch.isfinite(tensor).all())
+    return True

@@ -26,11 +26,17 @@ class Factorization:
 def _as_numpy(matrix: torch.Tensor | np.ndarray) -> np.ndarray:
     """A view where possible (no copy): the float64 buffer it is written into does the cast."""
     if isinstance(matrix, torch.Tensor):
+        if matrix.is_meta or matrix.layout != torch.strided or matrix.is_quantized:
+            kind = "meta-device" if matrix.is_meta else "quantized" if matrix.is_quantized else "sparse"
+            raise SefaZooError(f"a projection matrix is a {kind} tensor; factorizing needs dense weights")
         matrix = matrix.detach().cpu()
         if matrix.dtype not in (torch.float32, torch.float64, torch.float16):
             matrix = matrix.to(torch.float64)
         return matrix.numpy()
-    return np.asarray(matrix)
+    array = np.asarray(matrix)
+    if array.dtype.kind not in "fiub":
+        raise SefaZooError(f"a projection matrix of dtype {array.dtype} is not numeric")
+    return array
 
 
 CHUNK_ROWS = 2048  # rows of A held in float64 at once: 8 MiB at latent_dim 512

@@ -2,12 +2,17 @@
 
 The container is recognised by its first bytes, never by the file name:
 
-  torch-zip     (``PK\\x03\\x04``)  ``torch.load(mmap=True, weights_only=True)``: tensors view the
-                mapped file, so only the pages of the tensors actually read come off the disk
-  torch-legacy  (pre-1.6 torch)   ``torch.load(weights_only=True)``, the whole file
+  torch-zip     (``PK\\x03\\x04``)  sefa_zoo.torch_files over the memory-mapped file: tensors view
+                it, so only the pages of the tensors actually read come off the disk
+  torch-legacy  (pre-1.6 torch)   sefa_zoo.torch_files, tensors viewing the memory-mapped file too
   safetensors                     ``safe_open``: shapes from the header, a tensor read when asked for
-  pickle        (protocol >= 2)   NVIDIA persistence pickles and plain pickles, through the
-                                  restricted unpickler of ``sefa_zoo.nvidia_pickle``
+  pickle        (protocol >= 2)   NVIDIA persistence pickles and plain pickles (sefa_zoo.nvidia_pickle)
+
+All but safetensors go through sefa-zoo's safe unpickler (sefa_zoo.safe_unpickler): torch.load
+is never called. What it returns is surveyed before it is walked: a tree deeper than
+``MAX_DEPTH``, cyclic, or whose expansion (shared references counted each time they are
+reached) exceeds the file's size in nodes is refused, so no later step can be made to do
+more work than the file has bytes.
 
 Names in the Checkpoint:
 
@@ -32,7 +37,6 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,10 +46,7 @@ import torch
 from .checkpoint import Checkpoint
 from .errors import CheckpointError
 from .nvidia_pickle import PersistentObject, load_error, load_nvidia_pickle, plain
-
-# Non-tensor types torch's weights-only loader may rebuild, beyond its own defaults. Only
-# plain-data classes belong here: rosinality's training snapshots carry an argparse `args`.
-TORCH_SAFE_GLOBALS: list[Any] = [argparse.Namespace]
+from .torch_files import map_file, read_legacy, read_torch_zip
 
 CONTAINERS = ("torch-zip", "torch-legacy", "safetensors", "pickle")
 
@@ -53,6 +54,8 @@ _ZIP_MAGIC = b"PK\x03\x04"
 # A legacy torch.save starts with its magic number pickled with protocol 2.
 _LEGACY_TORCH_MAGIC = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
 _MAX_SAFETENSORS_HEADER = 100_000_000  # safetensors' own limit
+MAX_DEPTH = 100  # NVIDIA's deepest networks nest about 15 levels
+MAX_NODES_FLOOR = 100_000
 
 
 def container_of(path: str | os.PathLike[str]) -> str:
@@ -114,19 +117,18 @@ def open_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 
 
 def _open_torch(path: Path, container: str) -> Checkpoint:
-    # torch.load treats any path ending in ".safetensors" as a safetensors file, and mmap needs a
-    # path: a torch file misnamed that way is read through a file object, whole.
-    mmap = container == "torch-zip" and not path.name.endswith(".safetensors")
+    read = read_torch_zip if container == "torch-zip" else read_legacy
+    label = str(path)
     try:
-        with warnings.catch_warnings(), torch.serialization.safe_globals(TORCH_SAFE_GLOBALS):
-            warnings.filterwarnings("ignore", message=".*TorchScript archive")  # refused below instead
-            with open(path, "rb") as f:
-                obj = torch.load(path if mmap else f, mmap=mmap, weights_only=True, map_location="cpu")
-    except Exception as e:  # torch reports bad files with many exception types
-        if "TorchScript" in str(e):
-            raise CheckpointError(f"{path}: is a TorchScript archive (code, not a checkpoint)") from None
-        raise load_error(str(path), e, _KIND[container]) from None
-    return flatten(obj, path, container=container)
+        buffer = map_file(path)
+        tree = read(buffer, label)
+    except CheckpointError:
+        raise
+    except OSError as e:
+        raise CheckpointError(f"{label}: cannot read ({e.strerror or e})") from None
+    except Exception as e:  # anything the unpickler or a rebuild helper throws means a bad file
+        raise load_error(label, e, _KIND[container]) from None
+    return flatten(tree, path, container=container, size=len(buffer))
 
 
 def _open_safetensors(path: Path) -> Checkpoint:
@@ -139,6 +141,10 @@ def _open_safetensors(path: Path) -> Checkpoint:
         metadata = handle.metadata()
     except Exception as e:  # SafetensorError, or an OSError while reading
         raise load_error(label, e, "safetensors") from None
+    limit = path.stat().st_size
+    for name, shape in shapes.items():
+        if any(n > limit for n in shape):  # only zero-element tensors can claim such sizes
+            raise CheckpointError(f"{label}: tensor {name!r} claims a size of {max(shape)}, more than the file's bytes")
 
     def load(name: str) -> torch.Tensor:
         try:
@@ -151,7 +157,7 @@ def _open_safetensors(path: Path) -> Checkpoint:
 
 
 def _open_pickle(path: Path) -> Checkpoint:
-    return flatten(load_nvidia_pickle(path), path, container="pickle")
+    return flatten(load_nvidia_pickle(path), path, container="pickle", size=path.stat().st_size)
 
 
 _KIND = {"torch-zip": "torch zip", "torch-legacy": "legacy torch"}
@@ -164,9 +170,15 @@ _OPENERS = {
 }
 
 
-def flatten(obj: Any, path: str | os.PathLike[str] | None = None, *, container: str = "memory") -> Checkpoint:
-    """Turn a loaded object tree into a Checkpoint, naming entries as this module's docstring says."""
+def flatten(
+    obj: Any, path: str | os.PathLike[str] | None = None, *, container: str = "memory", size: int | None = None
+) -> Checkpoint:
+    """Turn a loaded object tree into a Checkpoint, naming entries as this module's docstring says.
+
+    ``size`` is the file's size in bytes: the tree's expansion may not exceed it (plus a floor).
+    """
     label = str(path) if path is not None else f"<{container} checkpoint>"
+    holds = survey(obj, label, MAX_NODES_FLOOR + (size if size is not None else MAX_NODES_FLOOR))
     tensors: dict[str, torch.Tensor] = {}
     objects: dict[str, Any] = {}
 
@@ -182,10 +194,10 @@ def flatten(obj: Any, path: str | os.PathLike[str] | None = None, *, container: 
             put(tensors, name, value)
         elif isinstance(value, PersistentObject):
             walk_module(value, name)
-        elif isinstance(value, Mapping) and _holds_tensors(value):
+        elif isinstance(value, Mapping) and holds.get(id(value)):
             for key, item in value.items():
                 walk(item, _join(name, str(key)))
-        elif isinstance(value, (list, tuple)) and _holds_tensors(value):
+        elif isinstance(value, (list, tuple)) and holds.get(id(value)):
             for index, item in enumerate(value):
                 walk(item, _join(name, str(index)))
         else:
@@ -200,14 +212,14 @@ def flatten(obj: Any, path: str | os.PathLike[str] | None = None, *, container: 
             if not isinstance(entries, Mapping):
                 raise CheckpointError(f"{label}: {_join(name, table)} of a {module.class_name} is not a dict")
             for key, item in entries.items():
-                if item is None or (table == "_buffers" and key in non_persistent):
+                if item is None or (table == "_buffers" and _is_member(key, non_persistent)):
                     continue
                 walk(item, _join(name, str(key)))
         for key in ("_init_kwargs", "_init_args"):
             if key in state:
                 put(objects, _join(name, key), plain(state[key]))
         for key, item in state.items():
-            if not key.startswith("_") and key != "training":
+            if isinstance(key, str) and not key.startswith("_") and key != "training":
                 put(objects, _join(name, key), plain(item))
 
     walk(obj, "")
@@ -224,11 +236,68 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _holds_tensors(value: Any) -> bool:
-    if isinstance(value, (torch.Tensor, PersistentObject)):
-        return True
+def _is_member(key: Any, collection: Any) -> bool:
+    try:
+        return key in collection
+    except TypeError:
+        return False
+
+
+def _children(value: Any) -> list[Any] | None:
+    """The values inside a container (keys too: they can nest), None for a leaf."""
     if isinstance(value, Mapping):
-        return any(_holds_tensors(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_holds_tensors(v) for v in value)
-    return False
+        return [*value.keys(), *value.values()]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return list(value)
+    if isinstance(value, PersistentObject):
+        return [value.class_name, value.state]
+    if isinstance(value, argparse.Namespace):
+        return [vars(value)]
+    return None
+
+
+def survey(root: Any, label: str, max_nodes: int) -> dict[int, bool]:
+    """Check a loaded tree before anything walks it; return, for each container, whether it holds tensors.
+
+    CheckpointError when it is cyclic, deeper than MAX_DEPTH, or would expand to more than
+    ``max_nodes`` nodes when shared references are followed each time (a walk's real cost).
+    Runs in time proportional to the distinct objects, not to the expansion.
+    """
+    done: dict[int, tuple[int, int, bool]] = {}  # id -> (expanded size, height, holds tensors)
+    on_path: set[int] = set()
+    pending: list[tuple[Any, list[Any] | None]] = [(root, None)]
+    while pending:
+        value, children = pending.pop()
+        key = id(value)
+        if children is None:
+            if key in done:
+                continue
+            children = _children(value)
+            if children is None:
+                continue
+            if key in on_path:
+                raise CheckpointError(f"{label}: the checkpoint refers to itself (a cyclic structure)")
+            on_path.add(key)
+            pending.append((value, children))
+            pending.extend((child, None) for child in children if id(child) not in done)
+            continue
+        on_path.discard(key)
+        size, height, has_tensors = 1, 0, False
+        for child in children:
+            if isinstance(child, torch.Tensor):
+                size, has_tensors = size + 1, True
+            elif id(child) in done:
+                child_size, child_height, child_holds = done[id(child)]
+                size, height = size + child_size, max(height, child_height + 1)
+                has_tensors = has_tensors or child_holds
+            else:
+                size += 1
+        if height > MAX_DEPTH:
+            raise CheckpointError(f"{label}: the checkpoint is nested more than {MAX_DEPTH} levels deep")
+        if size > max_nodes:
+            raise CheckpointError(
+                f"{label}: the checkpoint's shared references expand to more than {max_nodes} entries "
+                "(more than its size can hold)"
+            )
+        done[key] = (size, height, has_tensors or isinstance(value, PersistentObject))
+    return {key: entry[2] for key, entry in done.items()}
