@@ -27,11 +27,7 @@ def layer_table(
     options: Mapping[str, Any] | None = None,
 ) -> tuple[Architecture, str, list[ProjectionLayer]]:
     """The architecture, layout and projection-layer table of ``checkpoint``."""
-    if architecture is not None and layout is not None:
-        arch = get_architecture(architecture)
-        layout = arch.resolve_layout(checkpoint, layout)
-    else:
-        arch, layout = detect(checkpoint, architecture)
+    arch, layout = detect(checkpoint, architecture, layout)
     table = arch.layers(checkpoint, layout=layout, **dict(options or {}))
     if not table:
         raise SefaZooError(f"{checkpoint.label}: architecture {arch.name!r} found no projection layers")

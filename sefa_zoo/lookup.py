@@ -6,7 +6,7 @@ import difflib
 
 from .architecture import Architecture
 from .checkpoint import Checkpoint
-from .errors import CheckpointError, UnknownArchitectureError
+from .errors import CheckpointError, LayoutError, UnknownArchitectureError
 from .plugins import get_registry
 
 
@@ -24,16 +24,43 @@ def get_architecture(name: str) -> Architecture:
     return architectures[name]
 
 
-def detect(checkpoint: Checkpoint, architecture: str | None = None) -> tuple[Architecture, str]:
-    """The architecture and layout of ``checkpoint`` (restricted to ``architecture`` if given)."""
+def architecture_of_layout(layout: str) -> Architecture:
+    """The one registered architecture that declares a checkpoint layout named ``layout``."""
+    architectures = get_registry().architectures.values()
+    owners = sorted((arch for arch in architectures if layout in arch.layouts), key=lambda arch: arch.name)
+    if len(owners) > 1:
+        names = ", ".join(arch.name for arch in owners)
+        raise LayoutError(f"layout {layout!r} is a layout of several architectures ({names}); pass --arch")
+    if not owners:
+        known = sorted({name for arch in architectures for name in arch.layouts})
+        hint = suggest(layout, known) or f" (known: {', '.join(known) or 'none'})"
+        raise LayoutError(f"no registered architecture has a layout {layout!r}{hint}")
+    return owners[0]
+
+
+def detect(
+    checkpoint: Checkpoint, architecture: str | None = None, layout: str | None = None
+) -> tuple[Architecture, str]:
+    """The architecture and layout of ``checkpoint``.
+
+    A given ``architecture`` is used as it is; a given ``layout`` (of that architecture, or
+    naming the one architecture that declares it) is used instead of the detected one.
+    """
     if architecture is not None:
         arch = get_architecture(architecture)
-        return arch, arch.resolve_layout(checkpoint, None)
+    elif layout is not None:
+        arch = architecture_of_layout(layout)
+    else:
+        return _detect_by_content(checkpoint)
+    return arch, arch.resolve_layout(checkpoint, layout)
+
+
+def _detect_by_content(checkpoint: Checkpoint) -> tuple[Architecture, str]:
     matches = []
     for arch in get_registry().architectures.values():
-        layout = arch.detect(checkpoint)
-        if layout is not None:
-            matches.append((arch, layout))
+        found = arch.detect(checkpoint)
+        if found is not None:
+            matches.append((arch, found))
     if not matches:
         known = ", ".join(sorted(get_registry().architectures)) or "none"
         raise CheckpointError(
