@@ -339,4 +339,3 @@ def bank_from_factorization(
         layer_names=tuple(layer_names),
         **meta,
     )
-EXPORTERS = {"npy": export_npy, "rosinality": export_rosinality}

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from ..api import factorize_file, factorize_model
-from ..bank import EXPORTERS, save_bank
+from ..atomic import check_outputs, write_atomically
+from ..bank import DirectionBank, bank_files
+from ..catalogue import get_entry
 from ..errors import SefaZooError
+from ..fetching import cached_path
 from ..layers import format_layer_spec
 from . import display
 
@@ -32,11 +36,43 @@ def _parse_options(pairs: list[str]) -> dict[str, str]:
     return options
 
 
+def _check_source(model: str | None, checkpoint: Path | None) -> None:
+    if model is None and checkpoint is None:
+        raise SefaZooError("give a catalogue MODEL (see `sefa-zoo list`) or --checkpoint FILE")
+    if model is not None and checkpoint is not None:
+        raise SefaZooError("give a catalogue MODEL or --checkpoint FILE, not both")
+    if checkpoint is not None:
+        if checkpoint.is_dir():
+            raise SefaZooError(f"{checkpoint}: is a folder, not a checkpoint file")
+        if not checkpoint.exists():
+            raise SefaZooError(f"{checkpoint}: no such checkpoint file")
+        if not checkpoint.is_file():
+            raise SefaZooError(f"{checkpoint}: not a regular file")
+
+
+def _input_files(model: str | None, checkpoint: Path | None) -> list[Path | None]:
+    """The files the bank is made from, which its outputs must never overwrite."""
+    return [checkpoint if checkpoint is not None else cached_path(get_entry(model))]
+
+
+def _names_folder(output: str) -> bool:
+    return output.endswith(tuple(filter(None, (os.sep, os.altsep)))) or Path(output).is_dir()
+
+
+def _bank_path(output: str | None, bank: DirectionBank, checkpoint: Path | None) -> Path:
+    """``output``, or the default name in the folder it names (or in the working folder)."""
+    if output is not None and not _names_folder(output):
+        return Path(output)
+    name = checkpoint.stem if checkpoint is not None else bank.model
+    default = Path(f"{name}_layers{format_layer_spec(sorted(set(bank.layer_indices)))}.safetensors")
+    return default if output is None else Path(output) / default
+
+
 def factorize(
     model: Annotated[Optional[str], typer.Argument(help="Catalogue model name (see `sefa-zoo list`).")] = None,
     layers: Annotated[str, typer.Option("--layers", "-l", help="Layers: all, 2-5, 0-1,4, bottom, middle, top.")] = "all",
     k: Annotated[Optional[int], typer.Option("-k", "--num", min=1, help="Keep the top K directions (default: all).")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Bank path (default: ./<model>_layers<spec>.safetensors).")] = None,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="PATH", help="Bank path, or a folder (an existing one, or ending in /) for the default name (default: ./<model>_layers<spec>.safetensors).")] = None,
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="A local checkpoint file instead of a catalogue model.")] = None,
     arch: Annotated[Optional[str], typer.Option("--arch", help="Architecture of --checkpoint (detected when omitted).")] = None,
     layout: Annotated[Optional[str], typer.Option("--layout", help="Checkpoint layout of --checkpoint (detected when omitted).")] = None,
@@ -46,33 +82,31 @@ def factorize(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Find the semantic directions of a model in closed form and save them as a direction bank."""
-    if (model is None) == (checkpoint is None):
-        raise SefaZooError("give either a catalogue MODEL or --checkpoint FILE (not both)")
+    _check_source(model, checkpoint)
     options = _parse_options(option)
+    if output is not None and not _names_folder(output):  # refuse before the work, where the name is known
+        check_outputs([output], _input_files(model, checkpoint))
     common = dict(layers=layers, k=k, normalize=normalize, options=options)
     if checkpoint is not None:
-        if not checkpoint.is_file():
-            raise SefaZooError(f"{checkpoint}: no such checkpoint file")
         bank = factorize_file(checkpoint, architecture=arch, layout=layout, **common)
     else:
         if arch or layout:
             raise SefaZooError("--arch and --layout go with --checkpoint; a catalogue model declares its own")
         bank = factorize_model(model, progress=not as_json, **common)
 
-    if output is None:
-        name = checkpoint.stem if checkpoint is not None else bank.model
-        output = Path(f"{name}_layers{format_layer_spec(sorted(set(bank.layer_indices)))}.safetensors")
-    written = [save_bank(bank, output)]
-    stem = output.with_suffix("")
-    for kind in dict.fromkeys(export):
-        written += EXPORTERS[kind.value](bank, stem)
+    bank_path = _bank_path(output, bank, checkpoint)
+    files = bank_files(bank, bank_path, [kind.value for kind in export])
+    check_outputs(files, _input_files(model, checkpoint))
+    replaced = [path for path in files if path.is_file()]
+    written = write_atomically(files)
 
     shares = bank.shares()
     shown = min(SHOWN, bank.k)
     if as_json:
         typer.echo(json.dumps({
-            "bank": str(output),
+            "bank": str(bank_path),
             "exports": [str(p) for p in written[1:]],
+            "replaced": [str(p) for p in replaced],
             "model": bank.model,
             "architecture": bank.architecture,
             "layout": bank.layout,
@@ -96,4 +130,4 @@ def factorize(
         table.add_row(str(i), f"{bank.eigenvalues[i]:.4g}", f"{shares[i]:.1%}", f"{cumulative:.1%}")
     display.print_table(table)
     for path in written:
-        typer.echo(f"wrote {path}")
+        typer.echo(f"{'replaced' if path in replaced else 'wrote'} {path}")
