@@ -16,7 +16,6 @@ The writer, for tests, benchmarks and plugins, is sefa_zoo.nvidia_pickle_writer.
 
 from __future__ import annotations
 
-import codecs
 import os
 import pickle
 import re
@@ -56,13 +55,6 @@ def _persistent_object(meta: Any) -> PersistentObject:
     return PersistentObject(meta["class_name"], dict(state))
 
 
-def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
-    # Protocol-2 pickles spell bytes as _codecs.encode(text, "latin1"); no other codec is allowed.
-    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
-        raise RefusedPickleError(f"_codecs.encode with encoding {encoding!r} is not allowed")
-    return codecs.encode(text, "latin1")
-
-
 def allowed_globals(label: str = "<pickle>", limit: int = 0, budget: Budget | None = None) -> dict[tuple[str, str], Any]:
     """Every global an NVIDIA pickle of ``limit`` bytes may name, as (module, name) -> what it becomes."""
     budget = budget or Budget(limit)
@@ -81,7 +73,6 @@ def allowed_globals(label: str = "<pickle>", limit: int = 0, budget: Budget | No
         ("torch_utils.persistence", "_reconstruct_persistent_obj"): _persistent_object,
         ("dnnlib.util", "EasyDict"): _EasyDict,
         ("dnnlib", "EasyDict"): _EasyDict,
-        ("_codecs", "encode"): _latin1_encode,
         ("torch.storage", "_load_from_bytes"): storage_from_bytes,
     })
     return allowed

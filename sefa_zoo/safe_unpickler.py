@@ -445,6 +445,13 @@ def numpy_globals(limit: int) -> dict[tuple[str, str], Any]:
     return table
 
 
+def latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """``_codecs.encode``, as protocol-2 pickles spell bytes: latin-1 only, no other codec."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise RefusedPickleError(f"_codecs.encode with encoding {encoding!r} is not allowed")
+    return text.encode("latin1")
+
+
 def unpickle(file: Any, size: int, allowed: Mapping[tuple[str, str], Any], **options: Any) -> Any:
     """One object from ``size`` bytes of ``file`` (see SafeUnpickler for the options)."""
     return SafeUnpickler(file, size, allowed, **options).load()

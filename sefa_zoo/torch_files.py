@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from .errors import CheckpointError
-from .safe_unpickler import Budget, RefusedPickleError, numpy_globals, unpickle
+from .safe_unpickler import Budget, RefusedPickleError, latin1_encode, numpy_globals, unpickle
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -117,6 +117,7 @@ def torch_globals(label: str, limit: int) -> dict[tuple[str, str], Any]:
         ("torch._utils", "_rebuild_parameter_with_state"): parameter,
         ("torch._tensor", "_rebuild_from_type_v2"): from_type,
         ("torch._utils", "_rebuild_sparse_tensor"): unsupported("sparse"),
+        ("torch.serialization", "_get_layout"): unsupported("sparse"),
         ("torch._utils", "_rebuild_qtensor"): unsupported("quantized"),
         ("torch._utils", "_rebuild_meta_tensor_no_storage"): unsupported("meta-device (data-less)"),
         ("torch._utils", "_rebuild_nested_tensor"): unsupported("nested"),
@@ -132,6 +133,7 @@ def torch_globals(label: str, limit: int) -> dict[tuple[str, str], Any]:
         ("builtins", "frozenset"): frozenset,
         ("builtins", "complex"): complex,
         ("builtins", "bytearray"): _bytearray,
+        ("_codecs", "encode"): latin1_encode,
         ("argparse", "Namespace"): argparse.Namespace,
     }
     for name in dir(torch):
