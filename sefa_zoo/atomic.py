@@ -188,7 +188,8 @@ def _partial_name(target: Path) -> Path:
 
 def _partial_pattern(target: Path) -> re.Pattern[str]:
     # Also matches the names of earlier versions (mkstemp's eight characters, no process id).
-    return re.compile(rf"\.{re.escape(target.name)}\.(?:(?P<pid>\d{{1,10}})-)?[a-z0-9_]{{8}}{re.escape(PARTIAL_SUFFIX)}")
+    name, suffix = re.escape(target.name), re.escape(PARTIAL_SUFFIX)
+    return re.compile(rf"\.{name}\.(?:(?P<pid>\d{{1,10}})-)?[a-z0-9_]{{8}}{suffix}")
 
 
 def _new_partial(target: Path) -> Path:
