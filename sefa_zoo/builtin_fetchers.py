@@ -3,24 +3,31 @@
 
 sefa_zoo.builtin_sources registers them. Fetchers raise FetchError subclasses whose
 message names the source; sefa_zoo.fetching adds the model's name and checks size and sha256.
+
+Before a download, one request without retries (a HEAD, waiting at most HF_HUB_ETAG_TIMEOUT
+seconds) checks that the server answers and that the size it announces is one worth
+downloading: huggingface_hub would otherwise retry an unreachable server for about 25 seconds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from huggingface_hub import constants as hf_constants
 from huggingface_hub import errors as hf_errors
-from huggingface_hub import hf_hub_download, try_to_load_from_cache
+from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url, try_to_load_from_cache
 from huggingface_hub.file_download import http_get
-from huggingface_hub.utils import WeakFileLock, httpx
+from huggingface_hub.utils import WeakFileLock, http_backoff, httpx
 from huggingface_hub.utils import tqdm as hf_tqdm
 
 from ._version import __version__
 from .errors import (
+    ChecksumMismatchError,
     FetchError,
     GatedError,
     NetworkError,
@@ -52,8 +59,50 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def _first_sentence(exc: BaseException) -> str:
+    return _first_line(exc).split(". ")[0].rstrip(".")
+
+
 def _not_cached_offline(what: str) -> OfflineNotCachedError:
     return OfflineNotCachedError(f"{what} is not in the local cache and HF_HUB_OFFLINE is set")
+
+
+def _unreachable(where: str, what: str, exc: BaseException | None) -> NetworkError:
+    reason = _first_line(exc).rstrip(".") if exc is not None else "no connection"
+    return NetworkError(
+        f"could not reach {where} to download {what}: {reason}; it is not in the local cache "
+        "(with no network, set HF_HUB_OFFLINE=1 to use cached files only)"
+    )
+
+
+def _free_bytes(folder: Path) -> int | None:
+    """Free space where ``folder`` is or will be created; None if it cannot be told."""
+    for path in (folder, *folder.parents):
+        if path.exists():
+            try:
+                return shutil.disk_usage(path).free
+            except OSError:
+                return None
+    return None
+
+
+def _check_announced_size(what: str, announced: int | None, expected: int | None, folder: Path) -> None:
+    """Refuse a download whose announced size is not the catalogue's, or cannot be stored."""
+    if announced is None:
+        return
+    if expected is not None and announced != expected:
+        raise ChecksumMismatchError(
+            f"the server announces {announced} bytes for {what}, the catalogue says {expected}; not downloaded"
+        )
+    limit = hf_constants.MAX_HTTP_DOWNLOAD_SIZE
+    if announced > limit:
+        raise FetchError(
+            f"the server announces {announced} bytes for {what}, more than the {limit} bytes "
+            "sefa-zoo downloads; not downloaded"
+        )
+    free = _free_bytes(folder)
+    if free is not None and announced > free:
+        raise FetchError(f"{what} needs {announced} bytes, but {folder} has only {free} bytes free")
 
 
 def discard_download(source, path: Path) -> None:
@@ -86,6 +135,9 @@ def fetch_hub(source: HubSource, *, progress: bool = True) -> Path:
             raise _not_cached_offline(source.describe())
         return path
     endpoint = hub_endpoint()
+    shown = endpoint or hf_constants.ENDPOINT
+    if cached_hub(source) is None:
+        _check_hub_metadata(source, endpoint, shown)
     try:
         found = hf_hub_download(
             source.repo_id,
@@ -97,11 +149,29 @@ def fetch_hub(source: HubSource, *, progress: bool = True) -> Path:
             tqdm_class=_bar(progress),
         )
     except Exception as exc:
-        mapped = _hub_error(source, endpoint or hf_constants.ENDPOINT, exc)
+        mapped = _hub_error(source, shown, exc)
         if mapped is None:
             raise
         raise mapped from exc
     return Path(found)
+
+
+def _check_hub_metadata(source: HubSource, endpoint: str | None, shown: str) -> None:
+    """Ask the Hub once, without retries, for the file's metadata; check the size it announces."""
+    url = hf_hub_url(source.repo_id, source.filename, revision=source.revision, endpoint=endpoint)
+    try:
+        metadata = get_hf_file_metadata(
+            url, timeout=hf_constants.HF_HUB_ETAG_TIMEOUT, library_name=LIBRARY_NAME,
+            library_version=__version__, endpoint=endpoint,
+        )
+    except httpx.TransportError as exc:
+        raise _unreachable(shown, source.describe(), exc) from exc
+    except Exception as exc:
+        mapped = _hub_error(source, shown, exc)
+        if mapped is None:
+            raise
+        raise mapped from exc
+    _check_announced_size(source.describe(), metadata.size, source.size, Path(hf_constants.HF_HUB_CACHE))
 
 
 def _hub_error(source: HubSource, endpoint: str, exc: Exception) -> FetchError | None:
@@ -125,8 +195,7 @@ def _hub_error(source: HubSource, endpoint: str, exc: Exception) -> FetchError |
         cause = exc.__cause__
         if isinstance(cause, hf_errors.FileMetadataError):
             return NetworkError(f"{endpoint} did not answer like a Hugging Face Hub for {what}: {_first_line(cause)}")
-        reason = _first_line(cause) if cause is not None else "no connection"
-        return NetworkError(f"could not reach {endpoint} to download {what}: {reason}")
+        return _unreachable(endpoint, what, cause)
     if isinstance(exc, hf_errors.HfHubHTTPError):
         status = exc.response.status_code if exc.response is not None else "an error"
         return NetworkError(f"{endpoint} answered HTTP {status} for {what}")
@@ -134,11 +203,14 @@ def _hub_error(source: HubSource, endpoint: str, exc: Exception) -> FetchError |
 
 
 def _transfer_error(what: str, exc: Exception) -> FetchError | None:
-    """A connection lost or timed out, or a body shorter than announced (an OSError without errno)."""
+    """A connection lost or timed out, a body shorter than announced (an OSError without errno),
+    or a size huggingface_hub refuses to download over HTTP (its ValueError)."""
     if isinstance(exc, httpx.HTTPError):
         return NetworkError(f"network failure while downloading {what}: {_first_line(exc)}")
     if isinstance(exc, OSError) and exc.errno is None and not isinstance(exc, hf_errors.HfHubHTTPError):
         return NetworkError(f"incomplete download of {what}: {_first_line(exc)}")
+    if isinstance(exc, ValueError):
+        return NetworkError(f"could not download {what}: {_first_sentence(exc)}")
     return None
 
 
@@ -171,7 +243,13 @@ def fetch_url(source: UrlSource, *, progress: bool = True) -> Path:
         if target.is_file():  # another process finished it while we waited
             return target
         try:
+            _check_url_head(source, target.parent)
             _download_resuming(source, partial, progress)
+        except _Oversized as exc:
+            partial.unlink(missing_ok=True)
+            raise ChecksumMismatchError(str(exc)) from None
+        except FetchError:
+            raise
         except Exception as exc:
             mapped = _url_error(source, exc)
             if mapped is None:
@@ -181,21 +259,67 @@ def fetch_url(source: UrlSource, *, progress: bool = True) -> Path:
     return target
 
 
+def _url_headers() -> dict[str, str]:
+    return {"user-agent": f"{LIBRARY_NAME}/{__version__}"}
+
+
+def _check_url_head(source: UrlSource, folder: Path) -> None:
+    """One HEAD request without retries: the server answers, and the size it announces is right.
+
+    An error status is left for the download to report (some servers refuse HEAD)."""
+    try:
+        response = http_backoff(
+            "HEAD", source.url, headers={**_url_headers(), "accept-encoding": "identity"},
+            timeout=hf_constants.HF_HUB_ETAG_TIMEOUT, follow_redirects=True,
+            retry_on_exceptions=(), retry_on_status_codes=(),
+        )
+    except httpx.TransportError as exc:
+        parts = urlsplit(source.url)
+        raise _unreachable(f"{parts.scheme}://{parts.netloc}", source.url, exc) from exc
+    if response.status_code >= 400:
+        return
+    _check_announced_size(source.url, _content_length(response.headers.get("content-length")), source.size, folder)
+
+
+def _content_length(text: str | None) -> int | None:
+    text = (text or "").strip()
+    return int(text) if text.isdigit() and len(text) <= 30 else None  # 30 digits: far past any limit
+
+
+class _Oversized(Exception):
+    pass
+
+
+class _SizeCappedFile:
+    """The partial file, refusing to grow past the catalogue's size whatever the server sends."""
+
+    def __init__(self, file: Any, limit: int, what: str):
+        self._file, self._limit, self._what = file, limit, what
+
+    def write(self, chunk: bytes) -> int:
+        if self._file.tell() + len(chunk) > self._limit:
+            raise _Oversized(f"{self._what} sent more than the {self._limit} bytes the catalogue gives; not kept")
+        return self._file.write(chunk)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+
 def _download_resuming(source: UrlSource, partial: Path, progress: bool) -> None:
     """Append to ``partial`` from where an earlier attempt stopped (a Range request)."""
-    headers = {"user-agent": f"{LIBRARY_NAME}/{__version__}"}
     for attempt in range(2):
         with open(partial, "ab") as f:
             done = f.tell()
             if source.size is not None and done > source.size:
                 f.truncate(0)
                 done = 0
+            target = f if source.size is None else _SizeCappedFile(f, source.size, source.url)
             try:
                 http_get(
                     source.url,
-                    f,
+                    target,
                     resume_size=done,
-                    headers=headers,
+                    headers=_url_headers(),
                     expected_size=source.size,
                     displayed_filename=partial.name[: -len(".part")],
                     tqdm_class=_bar(progress),

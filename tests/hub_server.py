@@ -7,9 +7,12 @@ LFS storage is). Routes:
   HEAD/GET /cdn/{etag}                                 blobs the Hub redirects LFS-style files to
   HEAD/GET /files/{name}                               plain URLs (for url sources)
 
-Every GET honours ``Range: bytes=N-``. A payload can be served corrupted (same size, other bytes)
-or cut off mid-body (after a silence, if asked) for its next few GETs. Every request is recorded. The listeners run in
-daemon threads and stop by themselves after ``lifetime`` seconds if nobody stops them.
+Every GET honours ``Range: bytes=N-``. A payload can be served corrupted (same size, other bytes),
+cut off mid-body (after a silence, if asked) for its next few GETs, announced with a size it does
+not have, or refused to HEAD requests. The whole server can stop answering (``answering``):
+"hang" reads requests and never answers, "hang_up" closes connections without an answer.
+Every request is recorded. The listeners run in daemon threads and stop by themselves after
+``lifetime`` seconds if nobody stops them.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ class Payload:
     drop_after: int = 0  # ... after this many body bytes
     stall: float = 0.0  # seconds of silence before a cut-off (to make the client time out)
     via_cdn: bool = False  # the Hub answers with a redirect to the cdn listener
+    announced: int | None = None  # the size headers claim (the body is still ``data``, then a hang-up)
+    head: bool = True  # False: HEAD requests get 405, as some servers answer
 
     @property
     def sha256(self) -> str:
@@ -43,6 +48,10 @@ class Payload:
 
     def body(self) -> bytes:
         return bytes(b ^ 0x5A for b in self.data) if self.corrupt else self.data
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.announced is None else self.announced
 
 
 @dataclass
@@ -68,9 +77,11 @@ class HubServer:
     renamed: dict[str, str] = field(default_factory=dict)  # old repo id -> new repo id
     urls: dict[str, Payload] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
+    answering: str = "yes"  # or "hang": never answer; or "hang_up": close without answering
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
         self._servers: dict[str, ThreadingHTTPServer] = {}
         self._timer: threading.Timer | None = None
 
@@ -119,6 +130,7 @@ class HubServer:
         return self
 
     def stop(self) -> None:
+        self._stopped.set()
         if self._timer is not None:
             self._timer.cancel()
         servers, self._servers = list(self._servers.values()), {}
@@ -165,6 +177,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, head: bool) -> None:
         hub = self.server.hub
         hub._record(self.server.listener, self)
+        if hub.answering == "hang":
+            hub._stopped.wait()
+            return self._hang_up()
+        if hub.answering == "hang_up":
+            return self._hang_up()
         path = unquote(urlsplit(self.path).path)
         if path.startswith("/files/"):
             payload = hub.urls.get(path[len("/files/"):])
@@ -203,7 +220,7 @@ class _Handler(BaseHTTPRequestHandler):
         if payload is None:
             return self._error(404, "EntryNotFound", headers=commit)
         if payload.via_cdn:
-            linked = {**commit, "X-Linked-Etag": f'"{payload.sha256}"', "X-Linked-Size": str(len(payload.data))}
+            linked = {**commit, "X-Linked-Etag": f'"{payload.sha256}"', "X-Linked-Size": str(payload.size)}
             return self._redirect(302, f"{hub.cdn}/cdn/{payload.sha256}", linked)
         self._send(payload, head, {**commit, "ETag": f'"{payload.sha256}"'})
 
@@ -231,6 +248,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _send(self, payload: Payload, head: bool, headers: dict[str, str] | None = None) -> None:
+        if head and not payload.head:
+            return self._error(405, None, headers=headers)
         data = payload.body()
         start, status = 0, 200
         wanted = _RANGE.match(self.headers.get("Range", "")) if not head else None
@@ -239,24 +258,30 @@ class _Handler(BaseHTTPRequestHandler):
             if start >= len(data):
                 return self._error(416, None, headers={"Content-Range": f"bytes */{len(data)}"})
         body = data[start:]
+        length = len(body) if payload.announced is None else payload.announced - start
         self.send_response(status)
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            self.send_header("Content-Range", f"bytes {start}-{start + length - 1}/{payload.size}")
         self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(length))
         self.end_headers()
         if head:
             return
+        if length != len(body):
+            self.wfile.write(body)
+            return self._hang_up()
         if self.server.hub._take_drop(payload):
             self.wfile.write(body[: payload.drop_after])
-            self.wfile.flush()
             time.sleep(payload.stall)
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
+            return self._hang_up()
         self.wfile.write(body)
+
+    def _hang_up(self) -> None:
+        self.wfile.flush()
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
 
 
 def unused_endpoint() -> str:

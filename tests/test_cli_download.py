@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
 import re
+import subprocess
+import sys
+import time
 
 import pytest
 from hub_server import HubServer, Payload, hub, no_retry_wait, unused_endpoint  # noqa: F401  (fixtures)
@@ -105,7 +110,7 @@ def test_a_checksum_mismatch_is_an_error(zoo):
     assert_one_line_error(result, rf"^Error: model 'test-corrupt': sha256 mismatch for .*: expected {SHA}, got ")
 
 
-def test_a_network_failure_is_an_error(zoo, monkeypatch, no_retry_wait):
+def test_a_network_failure_is_an_error(zoo, monkeypatch):
     endpoint = unused_endpoint()
     monkeypatch.setenv("HF_ENDPOINT", endpoint)
     result = run("test-good")
@@ -117,3 +122,79 @@ def test_offline_and_not_cached_is_an_error(zoo, monkeypatch):
     result = run("test-good")
     assert_one_line_error(result, r"HF_HUB_OFFLINE is set; run `sefa-zoo download test-good` while online$")
     assert zoo.requests == []
+
+
+# --- the real command in its own process: time bounds and nothing on stderr but our lines ------
+
+
+def sefa_zoo_process(hub: HubServer, tmp_path, *models, env: dict[str, str] | None = None):
+    """`sefa-zoo download --no-progress MODELS` run as a user runs it, with the models in a
+    user catalogue file; returns the finished process and how long it took."""
+    catalogue = tmp_path / "zoo.yaml"
+    if not catalogue.exists():
+        catalogue.write_text(json.dumps({"models": [entry(name, source) for name, source in models]}))
+    environment = {
+        **os.environ, "SEFA_ZOO_CATALOGUE": str(catalogue), "HF_ENDPOINT": hub.endpoint,
+        "HF_HUB_CACHE": str(tmp_path / "hf-cache"), "SEFA_ZOO_CACHE": str(tmp_path / "sefa-zoo-cache"),
+        **(env or {}),
+    }
+    for name in ("HF_HUB_VERBOSITY", "HF_DEBUG", "HF_HUB_OFFLINE", "HF_TOKEN"):
+        if name not in (env or {}):
+            environment.pop(name, None)
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "sefa_zoo", "download", "--no-progress", *[name for name, _ in models]],
+        env=environment, capture_output=True, text=True, timeout=120,
+    )
+    return result, time.monotonic() - started
+
+
+def pinned(repo, **extra):
+    return {"kind": "hub", "repo_id": "org/good", "filename": "G.pt", "revision": repo.commit, **extra}
+
+
+def assert_one_error_line(result, pattern):
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert re.search(pattern, result.stderr), result.stderr
+
+
+def test_an_unreachable_hub_fails_within_seconds_with_one_line(hub, tmp_path):
+    repo = hub.add_repo("org/good", {"G.pt": DATA})
+    endpoint = unused_endpoint()
+    result, seconds = sefa_zoo_process(hub, tmp_path, ("test-good", pinned(repo, sha256=SHA)),
+                                       env={"HF_ENDPOINT": endpoint})
+    assert_one_error_line(result, rf"^Error: model 'test-good': could not reach {re.escape(endpoint)} to download "
+                                  r".*not in the local cache .*HF_HUB_OFFLINE=1")
+    assert seconds < 12  # huggingface_hub on its own retries for about 25 s
+
+
+def test_a_hub_that_hangs_fails_within_the_etag_timeout(hub, tmp_path):
+    repo = hub.add_repo("org/good", {"G.pt": DATA})
+    hub.answering = "hang"
+    result, seconds = sefa_zoo_process(hub, tmp_path, ("test-good", pinned(repo, sha256=SHA)),
+                                       env={"HF_HUB_ETAG_TIMEOUT": "1"})
+    assert_one_error_line(result, r"^Error: model 'test-good': could not reach .*: timed out; .*HF_HUB_OFFLINE=1")
+    assert seconds < 12
+
+
+def test_a_huge_announced_size_is_one_line(hub, tmp_path):
+    repo = hub.add_repo("org/good", {"G.pt": Payload(DATA, announced=10**15)})
+    result, _ = sefa_zoo_process(hub, tmp_path, ("test-good", pinned(repo, sha256=SHA)))
+    assert_one_error_line(result, r"^Error: model 'test-good': the server announces 1000000000000000 bytes for ")
+
+
+@pytest.mark.parametrize("verbosity", [None, "warning"])
+def test_huggingface_hub_logs_stay_off_stderr_unless_asked_for(hub, tmp_path, verbosity):
+    # A dropped connection makes huggingface_hub log a warning and resume; an unpinned hash makes
+    # sefa-zoo log a note of its own, which shows.
+    repo = hub.add_repo("org/good", {"G.pt": Payload(DATA, drops=1, drop_after=100)})
+    env = {"HF_HUB_VERBOSITY": verbosity} if verbosity else {}
+    result, _ = sefa_zoo_process(hub, tmp_path, ("test-unpinned", pinned(repo, sha256=None)), env=env)
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if line.startswith("Note: model 'test-unpinned'")]
+    assert len(notes) == 1 and SHA in notes[0]
+    if verbosity is None:
+        assert result.stderr.splitlines() == notes
+    else:
+        assert "Trying to resume download" in result.stderr

@@ -6,6 +6,8 @@ import hashlib
 import json
 import logging
 import os
+import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -115,17 +117,16 @@ def test_hub_download_goes_into_the_hub_cache_tagged_with_the_library(hub):
     assert path.read_bytes() == DATA
     snapshot = Path(constants.HF_HUB_CACHE) / "models--org--model" / "snapshots" / repo.commit / "G.pt"
     assert path == snapshot
-    assert [(r.method, r.path) for r in hub.requests] == [
-        ("HEAD", f"/org/model/resolve/{repo.commit}/G.pt"),
-        ("GET", f"/org/model/resolve/{repo.commit}/G.pt"),
-    ]
-    assert "sefa-zoo/0.1.0" in hub.requests[0].headers["user-agent"]
+    resolve = f"/org/model/resolve/{repo.commit}/G.pt"
+    # sefa-zoo's own check (one HEAD, no retries), then huggingface_hub's HEAD and GET.
+    assert [(r.method, r.path) for r in hub.requests] == [("HEAD", resolve), ("HEAD", resolve), ("GET", resolve)]
+    assert all("sefa-zoo/0.1.0" in r.headers["user-agent"] for r in hub.requests)
     assert cached_path(e) == path
     assert hashing.known_sha256(path) == SHA
 
     # Cached at a pinned commit: no request at all the second time.
     assert fetch(e, progress=False) == path
-    assert len(hub.requests) == 2
+    assert len(hub.requests) == 3
 
 
 def test_a_missing_sha256_is_reported_once_and_remembered(hub, caplog):
@@ -146,6 +147,7 @@ def test_a_renamed_repo_is_followed_through_its_redirect(hub):
     path = fetch(hub_entry(repo, repo_id="org/old-name"), progress=False)
     assert path.read_bytes() == DATA
     assert [(r.method, r.path.split("/resolve")[0]) for r in hub.requests] == [
+        ("HEAD", "/org/old-name"), ("HEAD", "/org/new-name"),  # sefa-zoo's check
         ("HEAD", "/org/old-name"), ("HEAD", "/org/new-name"), ("GET", "/org/new-name"),
     ]
 
@@ -211,10 +213,77 @@ def test_a_corrupted_download_is_deleted_and_fetched_again_next_time(hub):
     assert len(hub.seen("GET")) == 2
 
 
-def test_a_file_of_the_wrong_size_is_refused(hub):
+def test_a_file_of_the_wrong_size_is_refused_before_it_is_downloaded(hub):
     repo = hub.add_repo("org/model", {"G.pt": DATA})
-    with pytest.raises(ChecksumMismatchError, match=rf"has {len(DATA)} bytes, the catalogue says {len(DATA) + 1}"):
+    with pytest.raises(ChecksumMismatchError, match=(
+        rf"^model 'test-model': the server announces {len(DATA)} bytes for hf://org/model/G\.pt@\w+, "
+        rf"the catalogue says {len(DATA) + 1}; not downloaded$"
+    )):
         fetch(hub_entry(repo, size=len(DATA) + 1), progress=False)
+    assert hub.seen("GET") == []
+
+
+def test_a_file_of_the_wrong_size_is_refused(own_cache, tmp_path):
+    path = tmp_path / "G.pt"
+    path.write_bytes(DATA)
+    with pytest.raises(ChecksumMismatchError, match=rf"has {len(DATA)} bytes, the catalogue says {len(DATA) + 1}"):
+        fetch(entry(LocalSource(path=str(path), sha256=SHA, size=len(DATA) + 1)))
+
+
+HUGE = 10**15
+
+
+def assert_one_line(exc_info, *fragments):
+    message = str(exc_info.value)
+    assert "\n" not in message and all(fragment in message for fragment in fragments), message
+
+
+@pytest.mark.parametrize("via_cdn", [False, True])
+def test_a_hub_file_announced_too_large_is_refused_before_downloading(hub, via_cdn):
+    repo = hub.add_repo("org/model", {"G.pt": Payload(DATA, announced=HUGE, via_cdn=via_cdn)})
+    with pytest.raises(FetchError, match=rf"^model 'test-model': the server announces {HUGE} bytes for hf://") as info:
+        fetch(hub_entry(repo), progress=False)
+    assert_one_line(info, "not downloaded")
+    assert "hf_xet" not in str(info.value)
+    assert hub.seen("GET") == []
+
+
+@pytest.mark.parametrize("size", [None, len(DATA)])
+def test_a_url_announced_too_large_is_refused_before_downloading(hub, size):
+    url = hub.add_url("G.pt", Payload(DATA, announced=HUGE))
+    with pytest.raises(FetchError, match=rf"^model 'test-model': the server announces {HUGE} bytes for {url}") as info:
+        fetch(entry(UrlSource(url=url, sha256=SHA, size=size)), progress=False)
+    assert_one_line(info, "not downloaded")
+    assert hub.seen("GET") == []
+
+
+def test_a_url_whose_download_announces_too_much_is_a_clear_error(hub, no_retry_wait):
+    url = hub.add_url("G.pt", Payload(DATA, announced=HUGE, head=False))  # only the GET tells the size
+    with pytest.raises(NetworkError, match=rf"^model 'test-model': could not download {url}: ") as info:
+        fetch(entry(UrlSource(url=url, sha256=SHA)), progress=False)
+    assert_one_line(info)
+
+
+def test_a_url_that_sends_more_than_the_catalogue_size_is_cut_off(hub, small_chunks):
+    url = hub.add_url("G.pt", Payload(DATA + b"more" * 1000, head=False))
+    with pytest.raises(ChecksumMismatchError, match=(
+        rf"^model 'test-model': {url} sent more than the {len(DATA)} bytes the catalogue gives; not kept$"
+    )):
+        fetch(entry(UrlSource(url=url, sha256=SHA, size=len(DATA))), progress=False)
+    folder = Path(os.environ["SEFA_ZOO_CACHE"]) / "downloads" / SHA
+    assert [p.name for p in folder.iterdir() if not p.name.endswith(".lock")] == []
+
+
+@pytest.mark.parametrize("kind", ["hub", "url"])
+def test_a_download_that_does_not_fit_on_the_disk_is_refused(hub, monkeypatch, kind):
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**12, 10**12 - 100, 100))
+    if kind == "hub":
+        e = hub_entry(hub.add_repo("org/model", {"G.pt": DATA}))
+    else:
+        e = entry(UrlSource(url=hub.add_url("G.pt", DATA), sha256=SHA))
+    with pytest.raises(FetchError, match=rf"^model 'test-model': .* needs {len(DATA)} bytes, but .* has only 100 bytes free$"):
+        fetch(e, progress=False)
+    assert hub.seen("GET") == []
 
 
 @pytest.fixture
@@ -247,13 +316,38 @@ def test_a_stalled_download_times_out_as_a_network_error(hub, no_retry_wait, mon
         fetch(hub_entry(repo), progress=False)
 
 
-def test_an_unreachable_hub_is_a_network_error(hub, monkeypatch, no_retry_wait):
+NOT_CACHED = "it is not in the local cache (with no network, set HF_HUB_OFFLINE=1 to use cached files only)"
+
+
+def test_an_unreachable_hub_is_a_network_error_at_once(hub, monkeypatch):
     repo = hub.add_repo("org/model", {"G.pt": DATA})
     endpoint = unused_endpoint()
     monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    started = time.monotonic()
     with pytest.raises(NetworkError, match=rf"^model 'test-model': could not reach {endpoint} to download") as info:
         fetch(hub_entry(repo), progress=False)
-    assert "\n" not in str(info.value)
+    assert time.monotonic() - started < 3  # huggingface_hub alone retries for about 25 s
+    assert_one_line(info, NOT_CACHED)
+
+
+@pytest.mark.parametrize("answering", ["hang", "hang_up"])
+def test_a_hub_that_does_not_answer_is_a_network_error_within_the_etag_timeout(hub, monkeypatch, answering):
+    repo = hub.add_repo("org/model", {"G.pt": DATA})
+    hub.answering = answering
+    monkeypatch.setattr(constants, "HF_HUB_ETAG_TIMEOUT", 0.5)
+    started = time.monotonic()
+    with pytest.raises(NetworkError, match=rf"^model 'test-model': could not reach {hub.endpoint} to download") as info:
+        fetch(hub_entry(repo), progress=False)
+    assert time.monotonic() - started < 3
+    assert_one_line(info, NOT_CACHED)
+    assert len(hub.requests) == 1
+
+
+def test_a_cached_file_needs_no_hub(hub, monkeypatch):
+    repo = hub.add_repo("org/model", {"G.pt": DATA})
+    path = fetch(hub_entry(repo), progress=False)
+    monkeypatch.setenv("HF_ENDPOINT", unused_endpoint())
+    assert fetch(hub_entry(repo), progress=False) == path
 
 
 def test_offline_uses_the_cache_without_touching_the_network(hub, monkeypatch):
@@ -294,7 +388,7 @@ def test_url_download_is_stored_under_its_sha256(hub, monkeypatch):
     assert "authorization" not in get.headers  # a Hub token is never sent to other sites
     assert cached_path(e) == path
     assert fetch(e, progress=False) == path
-    assert len(hub.requests) == 1
+    assert [r.method for r in hub.requests] == ["HEAD", "GET"]
 
 
 def test_url_download_continues_a_partial_file(hub):
@@ -356,13 +450,21 @@ def test_url_offline(hub, monkeypatch):
     path = fetch(e, progress=False)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     assert fetch(e, progress=False) == path
-    assert len(hub.requests) == 1
+    assert [r.method for r in hub.requests] == ["HEAD", "GET"]
 
 
-def test_an_unreachable_url_is_a_network_error(own_cache, no_retry_wait):
-    url = f"{unused_endpoint()}/G.pt"
-    with pytest.raises(NetworkError, match=r"^model 'test-model': network failure while downloading http://"):
-        fetch(entry(UrlSource(url=url, sha256=SHA)), progress=False)
+def test_an_unreachable_url_is_a_network_error_at_once(own_cache):
+    endpoint = unused_endpoint()
+    started = time.monotonic()
+    with pytest.raises(NetworkError, match=rf"^model 'test-model': could not reach {endpoint} to download {endpoint}/G\.pt: ") as info:
+        fetch(entry(UrlSource(url=f"{endpoint}/G.pt", sha256=SHA)), progress=False)
+    assert time.monotonic() - started < 3
+    assert_one_line(info, NOT_CACHED)
+
+
+def test_a_url_that_refuses_head_requests_is_downloaded(hub):
+    url = hub.add_url("G.pt", Payload(DATA, head=False))
+    assert fetch(entry(UrlSource(url=url, sha256=SHA, size=len(DATA))), progress=False).read_bytes() == DATA
 
 
 # --- local -------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +76,18 @@ def _show_library_notes() -> None:
         logger.propagate = False
 
 
+def _quiet_huggingface_hub() -> None:
+    """huggingface_hub logs its retries and resumes on stderr; sefa-zoo reports what fails itself.
+
+    HF_HUB_VERBOSITY or HF_DEBUG, huggingface_hub's own settings, bring its messages back.
+    """
+    if os.environ.get("HF_HUB_VERBOSITY") or os.environ.get("HF_DEBUG"):
+        return
+    from huggingface_hub.utils import logging as hf_logging  # sets its level on first import
+
+    hf_logging.set_verbosity(logging.CRITICAL + 1)
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"sefa-zoo {__version__}")
@@ -94,6 +107,7 @@ def _global_options(
 ) -> None:
     warnings.showwarning = _show_plugin_warning
     _show_library_notes()
+    _quiet_huggingface_hub()
     if plugins_dir is not None:
         set_plugins_dir(plugins_dir)
 
