@@ -1,8 +1,12 @@
 """A tiny W+ architecture for the editing tests: per-layer codes, an average latent, a
-generator that records what it is given, and a catalogue entry pointing at its file."""
+generator that records what it is given, and a catalogue entry pointing at its file; and
+helpers for looking at output folders."""
 
 from __future__ import annotations
 
+import os
+import stat
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -118,3 +122,43 @@ def dcgan_file(tmp_path):
     path = tmp_path / "dcgan.pth"
     torch.save(random_dcgan_state(nz=8, ngf=4, nc=3, image_size=16), path)
     return path
+
+
+def folder_contents(folder: Path) -> dict[str, bytes | str | None]:
+    """Every entry under ``folder`` by relative name: a file's bytes, None for a folder, what
+    a symbolic link points to, the kind of anything else (never opened: it may be a pipe)."""
+    return {str(path.relative_to(folder)): _content(path) for path in sorted(folder.rglob("*"))}
+
+
+def _content(path: Path) -> bytes | str | None:
+    mode = path.lstat().st_mode
+    if stat.S_ISLNK(mode):
+        return f"-> {os.readlink(path)}"
+    if stat.S_ISDIR(mode):
+        return None
+    return path.read_bytes() if stat.S_ISREG(mode) else stat.filemode(mode)
+
+
+def staging_leftovers(*folders: Path) -> list[Path]:
+    """Hidden staging folders of edit runs directly inside any of ``folders``."""
+    return [path for folder in folders if folder.is_dir() for path in folder.iterdir()
+            if path.name.endswith(".edit-partial")]
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path):
+    """A folder nobody may create anything in: a 0555 folder, or for root (who may write
+    anywhere permissions say no) /sys, where even root cannot make folders."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        for candidate in (folder, Path("/sys")):
+            try:
+                os.rmdir(tempfile.mkdtemp(dir=candidate))
+            except OSError:
+                yield candidate
+                return
+        pytest.skip("no folder here refuses new folders")
+    finally:
+        folder.chmod(0o755)

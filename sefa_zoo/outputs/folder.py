@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,8 +10,10 @@ from .animation import FRAME_MS, sweep_frames, video_available, write_gif, write
 from .grids import direction_grid, overview_grid, save_png
 from .rendered import RenderedEdits
 from .report import write_html_report
+from .staging import staged_folder
 
-VIDEO_MISSING = "MP4 animations skipped: install imageio-ffmpeg for them (pip install imageio-ffmpeg)"
+VIDEO_MISSING = 'MP4 animations skipped: they need imageio-ffmpeg (pip install "sefa-zoo[video]")'
+_OUTPUT_NAME = re.compile(r"overview\.png|report\.html|direction_\d{2,}\.(?:png|gif|mp4)")
 
 
 @dataclass
@@ -25,12 +28,33 @@ def direction_stem(rendered: RenderedEdits, row: int) -> str:
     return f"direction_{rendered.plan.directions[row]:0{digits}d}"
 
 
+def is_edit_output(name: str) -> bool:
+    """Whether a file called ``name`` is of the naming of the files that ``write_edit_outputs``
+    writes: a later run into the same folder replaces or removes it."""
+    return _OUTPUT_NAME.fullmatch(name) is not None
+
+
 def write_edit_outputs(
     rendered: RenderedEdits, folder: str | Path, *, video: bool | None = None, frame_ms: int = FRAME_MS
 ) -> EditOutputs:
     """Write into ``folder``: ``overview.png`` (every direction x seed), ``direction_NN.png``
     and ``direction_NN.gif`` per direction, ``direction_NN.mp4`` when ``video`` (default:
-    when imageio-ffmpeg is installed), and ``report.html``. Each file is written atomically."""
+    when imageio-ffmpeg is installed), and ``report.html``.
+
+    The files take their places only once all are written, or (on any error) none does; the files of
+    an earlier run into ``folder`` are replaced, and those it wrote that this run does not
+    (other directions) removed. Other files in ``folder`` are left alone."""
+    with staged_folder(folder, owns=is_edit_output) as staging:
+        out = write_edit_files(rendered, staging.path, video=video, frame_ms=frame_ms)
+    out.written = [staging.final_path(path) for path in out.written]
+    return out
+
+
+def write_edit_files(
+    rendered: RenderedEdits, folder: str | Path, *, video: bool | None = None, frame_ms: int = FRAME_MS
+) -> EditOutputs:
+    """``write_edit_outputs`` without the staging: each file is written atomically, in turn,
+    straight into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = EditOutputs()
