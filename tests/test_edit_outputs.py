@@ -12,12 +12,14 @@ import pytest
 from PIL import Image
 
 from sefa_zoo import RenderedEdits, factorize_file, plan_edits, write_edit_outputs
-from sefa_zoo.outputs.animation import sweep_frames, sweep_order, video_available, write_gif
+from sefa_zoo.outputs.animation import sweep_captions, sweep_frames, sweep_order, video_available, write_gif
 from sefa_zoo.outputs.folder import VIDEO_MISSING
-from sefa_zoo.outputs.grids import GAP, direction_grid, draw_grid, label_font, layout_grid, overview_grid, save_png
-from sefa_zoo.outputs.report import html_report
+from sefa_zoo.outputs.grids import (
+    GAP, direction_grid, draw_grid, grid_title, label_font, layout_grid, overview_grid, save_png, text_size,
+)
+from sefa_zoo.outputs.report import checkpoint_file_name, html_report
 
-from editing_toys import FakeWPlusGenerator, fake_tensors, fake_wplus  # noqa: F401  (fixtures)
+from editing_toys import FakeWPlusGenerator, fake_tensors, fake_wplus, folder_contents  # noqa: F401  (fixtures)
 
 H, W = 12, 10
 
@@ -52,7 +54,8 @@ def test_overview_grid_places_every_cell_with_labels(rendered):
     cells = rendered.pixels.reshape(6, 4, H, W, 3)
     labels = [f"{rendered.direction_name(d)}\n{rendered.eigenvalue_text(d)}\n{rendered.seed_name(s)}"
               for d in range(2) for s in range(3)]
-    layout = layout_grid(6, 4, H, W, labels, ["-2", "-0.5", "0", "+1.5"], "t", label_font())
+    title = grid_title(rendered, "rows: direction x seed")
+    layout = layout_grid(6, 4, H, W, labels, ["-2", "-0.5", "0", "+1.5"], title, label_font())
     # the labels (3 lines) are taller than a 12 px cell, so rows are as tall as the labels
     assert layout.row_height > H
     assert picture.height == layout.title_height + layout.header_height + 6 * (layout.row_height + GAP) + GAP
@@ -67,7 +70,8 @@ def test_overview_grid_places_every_cell_with_labels(rendered):
 def test_direction_grid_and_large_cells(rendered):
     picture = direction_grid(rendered, 1)
     labels = [rendered.seed_name(s) for s in range(3)]
-    layout = layout_grid(3, 4, H, W, labels, ["-2", "-0.5", "0", "+1.5"], "t", label_font())
+    title = grid_title(rendered, f"direction 3, {rendered.eigenvalue_text(1)}; rows: seed")
+    layout = layout_grid(3, 4, H, W, labels, ["-2", "-0.5", "0", "+1.5"], title, label_font())
     _cells_match(picture, layout, rendered.pixels[1])
     big = np.full((2, 3, 64, 80, 3), 7, dtype=np.uint8)
     picture = draw_grid(big, ["a", "b"], ["1", "2", "3"], "title")
@@ -185,25 +189,26 @@ def test_an_error_mid_write_leaves_no_file(rendered, tmp_path, monkeypatch):
         write_gif(sweep_frames(rendered, 0), tmp_path / "d.gif")
     with pytest.raises(OSError, match="disk full"):
         write_edit_outputs(rendered, tmp_path / "out", video=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
-    assert list((tmp_path / "out").iterdir()) == []
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_report_is_written_whole_or_not_at_all(rendered, tmp_path, monkeypatch):
     from pathlib import Path
 
+    tmp_path = tmp_path / "earlier"
+    tmp_path.mkdir()
     original = Path.write_text
 
     def broken_write(self, text, *args, **kwargs):
         original(self, text[: len(text) // 2], *args, **kwargs)
         raise KeyboardInterrupt
 
+    (tmp_path / "notes.txt").write_text("mine")
     monkeypatch.setattr(Path, "write_text", broken_write)
     with pytest.raises(KeyboardInterrupt):
         write_edit_outputs(rendered, tmp_path, video=False)
-    assert not (tmp_path / "report.html").exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
-    assert (tmp_path / "overview.png").exists()
+    # nothing of the run appears, not even the pictures written before the report
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
 @pytest.mark.skipif(not video_available(), reason="imageio-ffmpeg (optional) is not installed")
@@ -213,3 +218,112 @@ def test_mp4(rendered, tmp_path):
     path = write_mp4(sweep_frames(rendered, 0), tmp_path / "d.mp4")
     head = path.read_bytes()[:12]
     assert head[4:8] == b"ftyp" and path.stat().st_size > 500
+
+
+def _sized(rendered, seeds, size, distances=(-3.0, -0.6667, 0.0, 12.5)):
+    """``rendered``'s first direction at ``size`` px with ``seeds`` seeds and awkward distances."""
+    plan = plan_edits(FakeWPlusGenerator(fake_tensors()), rendered.bank, [0], list(distances), list(range(seeds)))
+    pixels = np.zeros((1, seeds, len(distances), size, size, 3), dtype=np.uint8)
+    return RenderedEdits(pixels, rendered.bank, plan, model="m")
+
+
+def _ink_columns(picture, top, bottom):
+    """Columns with dark pixels between rows ``top`` and ``bottom`` (the pictures here are black:
+    only look at white areas)."""
+    band = np.asarray(picture.convert("L"))[top:bottom]
+    return np.flatnonzero((band < 128).any(axis=0))
+
+
+@pytest.mark.parametrize("size", [1, 8, 16, 24, 48, 64, 128, 256])
+@pytest.mark.parametrize("seeds", [1, 2, 5])
+def test_gif_captions_fit_the_frame_and_always_show_the_distance(rendered, size, seeds):
+    small = _sized(rendered, seeds, size)
+    frames = sweep_frames(small, 0)
+    width, height = frames[0].size
+    captions = sweep_captions(small, 0, width - 2 * GAP, label_font())
+    font = label_font()
+    for step, caption in enumerate(captions):
+        assert text_size(caption, font)[0] <= width - 2 * GAP, caption
+        assert small.distance_text(step) in caption.split()
+    assert len({caption.count("\n") for caption in captions}) == 1  # one wording for the whole sweep
+    caption_bottom = height - GAP - size
+    for frame in frames:
+        assert frame.size == (width, height)
+        ink = _ink_columns(frame, 0, caption_bottom)
+        assert ink.size and ink.min() >= GAP - 1 and ink.max() <= width - GAP
+    # the frame is only as wide as the pictures need, unless the bare distance would not fit
+    pictures_width = seeds * size + (seeds + 1) * GAP
+    widest_distance = max(text_size(small.distance_text(i), font)[0] for i in range(4))
+    assert width == max(pictures_width, widest_distance + 2 * GAP)
+
+
+def test_gif_captions_say_more_when_there_is_room(rendered):
+    wide = _sized(rendered, 5, 256)
+    (caption, *_) = sweep_captions(wide, 0, 10_000, label_font())
+    assert caption == f"direction 0, {wide.eigenvalue_text(0)}, distance -3"
+    narrow = sweep_captions(wide, 0, 120, label_font())
+    assert narrow[3] in ("direction 0, distance +12.5", "direction 0\ndistance +12.5")
+
+
+@pytest.mark.parametrize("size", [1, 8, 16, 48, 256])
+def test_grid_titles_wrap_to_the_grid_and_column_labels_do_not_overlap(rendered, size):
+    small = _sized(rendered, 2, size)
+    font = label_font()
+    columns = [small.distance_text(a) for a in range(4)]
+    widest_column = max([size] + [text_size(label, font)[0] for label in columns])
+    widest_word = max(text_size(word, font)[0] for word in small.truncation_text().split())
+    overview_labels = [f"{small.direction_name(0)}\n{small.eigenvalue_text(0)}\n{small.seed_name(s)}" for s in (0, 1)]
+    grids = ((direction_grid(small, 0), ["seed 0", "seed 1"]), (overview_grid(small), overview_labels))
+    for picture, row_labels in grids:
+        label_column = max(text_size(label, font)[0] for label in row_labels) + 2 * GAP
+        cells = 4 * (widest_column + GAP) + GAP
+        # the title is wrapped: the picture is as wide as its labels and cells need, not as its title
+        assert picture.width == max(label_column + cells, widest_word + 2 * GAP)
+    layout = layout_grid(2, 4, size, size, ["seed 0", "seed 1"], columns, "t", font)
+    for c in range(3):
+        assert layout.cell_box(0, c + 1)[0] - layout.cell_box(0, c)[0] >= widest_column + GAP
+
+
+def test_a_long_title_wraps_at_its_semicolons_first():
+    cells = np.zeros((1, 2, 16, 16, 3), dtype=np.uint8)
+    title = "model: what; columns: distance; layers 0-3; truncation psi 0.7 on layers below 8"
+    layout = layout_grid(1, 2, 16, 16, ["seed 0"], ["-1", "+1"], title, label_font())
+    lines = layout.title.split("\n")
+    assert len(lines) > 1 and " ".join(lines) == title
+    assert all(text_size(line, label_font())[0] <= layout.size[0] - 2 * GAP for line in lines)
+    assert lines[0] == "model: what;"
+    picture = draw_grid(cells, ["seed 0"], ["-1", "+1"], title)
+    assert picture.size == layout.size
+
+
+@pytest.mark.parametrize("source, name", [
+    ("/home/someone/private/G.pkl", "G.pkl"),
+    ("relative/folder/G.pth", "G.pth"),
+    ("C:\\Users\\someone\\G.pt", "G.pt"),
+    ("hf://org/repo/weights/G.pkl@0123456789ab", "G.pkl"),
+    ("https://host.example/x/G.pkl?token=secret#frag", "G.pkl"),
+    ("G.pkl", "G.pkl"),
+])
+def test_report_names_the_checkpoint_file_only(rendered, source, name):
+    from dataclasses import replace
+
+    assert checkpoint_file_name(source) == name
+    text = html_report(RenderedEdits(rendered.pixels, replace(rendered.bank, checkpoint_source=source),
+                                     rendered.plan, "m"))
+    assert f"<th scope=\"row\">checkpoint file</th><td>{name}</td>" in text
+    for private in ("someone", "secret", "folder", "weights"):
+        assert private not in text
+
+
+def test_write_edit_outputs_replaces_an_earlier_run_only(rendered, tmp_path, monkeypatch):
+    tmp_path = tmp_path / "earlier"
+    tmp_path.mkdir()
+    monkeypatch.setattr("sefa_zoo.outputs.folder.video_available", lambda: False)
+    for name, data in {"direction_07.png": b"old", "direction_07.mp4": b"old", "overview.png": b"old",
+                       "bank.safetensors": b"the user's bank", "notes.txt": b"mine"}.items():
+        (tmp_path / name).write_bytes(data)
+    out = write_edit_outputs(rendered, tmp_path)
+    assert [p.parent for p in out.written] == [tmp_path] * 6
+    contents = folder_contents(tmp_path)
+    assert sorted(contents) == sorted([p.name for p in out.written] + ["bank.safetensors", "notes.txt"])
+    assert contents["bank.safetensors"] == b"the user's bank" and contents["overview.png"] != b"old"

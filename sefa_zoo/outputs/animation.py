@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..atomic import atomic_path
-from .grids import BACKGROUND, GAP, INK, label_font, text_size
+from .grids import BACKGROUND, GAP, INK, LINE_SPACING, label_font, text_size
 from .imaging import to_pil
 from .rendered import RenderedEdits
 
@@ -27,21 +27,46 @@ def sweep_order(steps: int) -> list[int]:
     return [*range(steps), *range(steps - 2, 0, -1)]
 
 
+def caption_wordings(rendered: RenderedEdits, row: int, step: int) -> list[str]:
+    """What a frame's caption may say, from the most to the least: the last is the bare distance."""
+    direction = rendered.direction_name(row)
+    distance = f"distance {rendered.distance_text(step)}"
+    return [
+        f"{direction}, {rendered.eigenvalue_text(row)}, {distance}",
+        f"{direction} ({rendered.share_text(row)}), {distance}",
+        f"{direction}, {distance}",
+        f"{direction}\n{distance}",
+        distance,
+        rendered.distance_text(step),
+    ]
+
+
+def sweep_captions(rendered: RenderedEdits, row: int, width: int, font) -> list[str]:
+    """A caption per distance, all in the first wording in which every one fits ``width``
+    pixels (one wording for the whole sweep, so that the caption does not jump about); the
+    bare distances when none does."""
+    wordings = [caption_wordings(rendered, row, step) for step in range(rendered.plan.shape[2])]
+    for captions in zip(*wordings):
+        if all(text_size(caption, font)[0] <= width for caption in captions):
+            break
+    return list(captions)
+
+
 def sweep_frames(rendered: RenderedEdits, row: int) -> list[Image.Image]:
-    """One frame per sweep step: a caption line, then every seed's image at that distance."""
+    """One frame per sweep step: a caption, then every seed's image at that distance. The frame
+    is as wide as the images, or wider when even the bare distance would not fit."""
     font = label_font()
     seeds = rendered.plan.shape[1]
     height, width = rendered.image_size
-    caption_height = text_size("Ag", font)[1] + 2 * GAP
-    size = (seeds * width + (seeds + 1) * GAP, caption_height + height + GAP)
+    pictures_width = seeds * width + (seeds + 1) * GAP
+    captions = sweep_captions(rendered, row, pictures_width - 2 * GAP, font)
+    caption_sizes = [text_size(caption, font) for caption in captions]
+    caption_height = max(h for _, h in caption_sizes) + 2 * GAP
+    size = (max(pictures_width, max(w for w, _ in caption_sizes) + 2 * GAP), caption_height + height + GAP)
     frames = []
     for step in sweep_order(rendered.plan.shape[2]):
         frame = Image.new("RGB", size, BACKGROUND)
-        caption = (
-            f"{rendered.direction_name(row)} ({rendered.eigenvalue_text(row)}), "
-            f"distance {rendered.distance_text(step)}"
-        )
-        ImageDraw.Draw(frame).text((GAP, GAP), caption, font=font, fill=INK)
+        ImageDraw.Draw(frame).multiline_text((GAP, GAP), captions[step], font=font, fill=INK, spacing=LINE_SPACING)
         for s in range(seeds):
             frame.paste(to_pil(rendered.pixels[row, s, step]), (GAP + s * (width + GAP), caption_height))
         frames.append(frame)

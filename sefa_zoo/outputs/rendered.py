@@ -39,7 +39,11 @@ class RenderedEdits:
 
     def eigenvalue_text(self, row: int) -> str:
         index = self.plan.directions[row]
-        return f"eigenvalue {self.bank.eigenvalues[index]:.4g} ({self.bank.shares()[index]:.1%})"
+        return f"eigenvalue {self.bank.eigenvalues[index]:.4g} ({self.share_text(row)})"
+
+    def share_text(self, row: int) -> str:
+        """The direction's share of all eigenvalues."""
+        return f"{self.bank.shares()[self.plan.directions[row]]:.1%}"
 
     def seed_name(self, column: int) -> str:
         return f"seed {self.plan.seeds[column]}"

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from html import escape
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -78,6 +80,25 @@ def data_uri(pixels: np.ndarray) -> str:
     return f"data:image/{kind};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
 
 
+def checkpoint_file_name(source: str) -> str:
+    """The file name at the end of a checkpoint's source (a path, a URL, an hf:// address):
+    the folders above it may be private, and a report is made to be shared."""
+    path = urlsplit(source).path if "://" in source else source
+    name = re.split(r"[\\/]", path.rstrip("\\/"))[-1]
+    if source.startswith("hf://"):
+        name = name.rpartition("@")[0] or name  # the revision, which the sha256 pins anyway
+    return name
+
+
+def _bank_rows(rendered: RenderedEdits) -> list[tuple[str, str]]:
+    bank = rendered.bank
+    rows = [
+        ("checkpoint file", checkpoint_file_name(value)) if key == "checkpoint_source" else (key, value)
+        for key, value in bank.metadata().items()
+    ]
+    return [*rows, ("directions in bank", str(bank.k)), ("latent_dim", str(bank.latent_dim))]
+
+
 def _meta_table(rows: list[tuple[str, str]]) -> str:
     body = "".join(f"<tr><th scope=\"row\">{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
     return f"<table class=\"meta\"><tbody>{body}</tbody></table>"
@@ -129,8 +150,6 @@ def html_report(rendered: RenderedEdits) -> str:
     head_cells = "".join(
         f"<th scope=\"col\">{escape(rendered.distance_text(a))}</th>" for a in range(rendered.plan.shape[2])
     )
-    bank = rendered.bank
-    metadata = [*bank.metadata().items(), ("directions in bank", str(bank.k)), ("latent_dim", str(bank.latent_dim))]
     return "\n".join([
         "<!DOCTYPE html>",
         "<html lang=\"en\">",
@@ -157,7 +176,7 @@ def html_report(rendered: RenderedEdits) -> str:
         "</tbody>",
         "</table>",
         "<h2>Direction bank</h2>",
-        _meta_table(metadata),
+        _meta_table(_bank_rows(rendered)),
         f"<script>{_SCRIPT}</script>",
         "</body>",
         "</html>",
