@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +18,9 @@ from typer.testing import CliRunner
 from sefa_zoo import latents_from_seeds, load_bank
 from sefa_zoo.cli.main import app
 
-from editing_toys import FakeWPlus, dcgan_file, fake_wplus  # noqa: F401  (fixtures)
+from editing_toys import (  # noqa: F401  (fixtures)
+    FakeWPlus, dcgan_file, fake_wplus, folder_contents, staging_leftovers, unwritable_folder,
+)
 from plugin_toys import ArchitecturePlugin, ToyArchitecture
 
 
@@ -131,26 +137,37 @@ def test_bad_inputs_are_one_line_errors(dcgan_file, tmp_path, args, message):
     assert result.exit_code == 1, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], result.stderr
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists() and staging_leftovers(tmp_path) == []
 
 
 def test_usage_errors(dcgan_file, tmp_path):
     bank_file = tmp_path / "b.safetensors"
     run("factorize", "--checkpoint", dcgan_file, "-o", bank_file)
+    fifo = tmp_path / "pipe.pt"
+    os.mkfifo(fifo)
+    (tmp_path / "notes.txt").write_text("mine")
     cases = [
-        (["edit"], "give either a catalogue MODEL or --checkpoint FILE"),
-        (["edit", "fake", "--checkpoint", dcgan_file], "give either a catalogue MODEL or --checkpoint FILE"),
+        (["edit"], "give a catalogue MODEL or --checkpoint FILE"),
+        (["edit", "fake", "--checkpoint", dcgan_file], "give a catalogue MODEL or --checkpoint FILE, not both"),
         (["edit", "--checkpoint", dcgan_file, "--bank", bank_file, "--layers", "0"],
          "with --bank the bank's own layers"),
         (["edit", "--checkpoint", tmp_path / "missing.pt"], "missing.pt: no such checkpoint file"),
+        (["edit", "--checkpoint", tmp_path / "notes.txt" / "m.pt"], "notes.txt/m.pt: no such checkpoint file"),
+        (["edit", "--checkpoint", tmp_path], f"--checkpoint {tmp_path}: is a folder, not a checkpoint file"),
+        (["edit", "--checkpoint", "."], "--checkpoint .: is a folder, not a checkpoint file"),
+        (["edit", "--checkpoint", fifo], "pipe.pt: is a named pipe, not a checkpoint file"),
+        (["edit", "--checkpoint", "/dev/null"], "--checkpoint /dev/null: is a character device, not a checkpoint file"),
         (["edit", "--checkpoint", dcgan_file, "--bank", tmp_path / "nope.safetensors"], "no such direction bank file"),
         (["edit", "no-such-model"], "unknown model 'no-such-model'"),
         (["edit", "some-model", "--arch", "dcgan"], "--arch and --layout go with --checkpoint"),
+        (["edit", "some-model", "--layout", "nvidia"], "--arch and --layout go with --checkpoint"),
     ]
     for args, message in cases:
         result = run(*args)
         assert result.exit_code == 1, (args, result.output)
         assert re.fullmatch(r"Error: [^\n]+\n", result.stderr) and message in result.stderr, (args, result.stderr)
+    # "not both" only when both were given
+    assert "not both" not in run("edit").stderr
 
 
 def test_architecture_that_cannot_synthesize(register_plugin, tmp_path):
@@ -203,3 +220,149 @@ def test_catalogue_image_size_crops_stylegan2_frames(register_plugin, tmp_path):
     register_plugin(ArchitecturePlugin(entries=(entry,)), "tiny-wide-plugin")
     images = render_edits("tiny-wide", factorize_model("tiny-wide", progress=False), seeds=[0])
     assert images.shape == (1, 1, 3, 3, 12, 16)
+
+
+def _refuse_to_factorize(monkeypatch):
+    def factorized(*args, **kwargs):
+        raise AssertionError("factorized before the output folder was checked")
+
+    monkeypatch.setattr("sefa_zoo.cli.edit.factorize_file", factorized)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda base: base / "notes.txt", "notes.txt: is a regular file, not a folder"),
+    (lambda base: base / "notes.txt" / "out", "notes.txt is a regular file, not a folder"),
+    (lambda base: base / "notes.txt" / "deeper" / "out", "notes.txt is a regular file, not a folder"),
+    (lambda base: base / "pipe", "pipe: is a named pipe, not a folder"),
+    (lambda base: Path("/dev/null"), "/dev/null: is a character device, not a folder"),
+    (lambda base: base / "dangling", "dangling: is a symbolic link to"),
+])
+def test_output_folder_is_checked_before_anything_is_rendered(dcgan_file, tmp_path, monkeypatch, make, message):
+    (tmp_path / "notes.txt").write_text("mine")
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    before = folder_contents(tmp_path)
+    _refuse_to_factorize(monkeypatch)
+    result = run("edit", "--checkpoint", dcgan_file, "-o", make(tmp_path))
+    assert result.exit_code == 1, result.output
+    assert re.fullmatch(r"Error: [^\n]+\n", result.stderr) and message in result.stderr, result.stderr
+    assert folder_contents(tmp_path) == before
+
+
+def test_unwritable_output_folder_is_found_before_rendering(dcgan_file, unwritable_folder, monkeypatch):
+    _refuse_to_factorize(monkeypatch)
+    for output in (unwritable_folder, unwritable_folder / "new" / "out"):
+        result = run("edit", "--checkpoint", dcgan_file, "-o", output)
+        assert result.exit_code == 1, result.output
+        assert re.fullmatch(rf"Error: {re.escape(str(output))}: [^\n]+\n", result.stderr), result.stderr
+        assert ".edit-partial" not in result.stderr
+
+
+def test_our_file_names_taken_by_folders_are_refused_first(dcgan_file, tmp_path, monkeypatch):
+    (tmp_path / "out" / "report.html").mkdir(parents=True)
+    _refuse_to_factorize(monkeypatch)
+    result = run("edit", "--checkpoint", dcgan_file, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {tmp_path}/out/report.html: is a folder, where edit writes a file\n"
+
+
+def test_rerun_replaces_the_earlier_run_and_keeps_the_users_files(dcgan_file, tmp_path):
+    out = tmp_path / "out"
+    first = run("edit", "--checkpoint", dcgan_file, "-d", "0-3", "-s", "0", "--steps", "2", "-o", out)
+    assert first.exit_code == 0, first.output
+    users = {"notes.txt": b"mine", "direction_1.png": b"not ours: one digit", "direction_00.png.bak": b"copy",
+             ".hidden": b"h", "sub/direction_02.png": b"in a subfolder"}
+    for name, data in users.items():
+        (out / name).parent.mkdir(exist_ok=True)
+        (out / name).write_bytes(data)
+    old_report = (out / "report.html").read_bytes()
+
+    second = run("edit", "--checkpoint", dcgan_file, "-d", "2", "-s", "1", "--steps", "2", "-o", out)
+    assert second.exit_code == 0, second.output
+    ours = {"bank.safetensors", "overview.png", "direction_02.png", "direction_02.gif", "report.html"}
+    assert {Path(p).name for p in written(second)} - {"direction_02.mp4"} == ours
+    assert all(Path(p).parent == out for p in written(second))
+    contents = folder_contents(out)
+    assert set(contents) - {"direction_02.mp4", "sub"} == ours | set(users)
+    assert all(contents[name] == data for name, data in users.items())
+    assert contents["report.html"] != old_report and "seed 1" in contents["report.html"].decode()
+    assert staging_leftovers(tmp_path, out) == []
+
+
+def test_a_bank_given_from_the_output_folder_is_kept(dcgan_file, tmp_path):
+    out = tmp_path / "out"
+    assert run("edit", "--checkpoint", dcgan_file, "-d", "0-1", "-s", "0", "--steps", "2", "-o", out).exit_code == 0
+    bank = (out / "bank.safetensors").read_bytes()
+    result = run("edit", "--checkpoint", dcgan_file, "--bank", out / "bank.safetensors", "-d", "3", "-s", "0",
+                 "--steps", "2", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert (out / "bank.safetensors").read_bytes() == bank
+    assert not (out / "direction_00.png").exists() and (out / "direction_03.png").exists()
+
+
+def test_a_checkpoint_where_the_bank_would_go_is_refused(dcgan_file, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    checkpoint = out / "bank.safetensors"
+    checkpoint.write_bytes(dcgan_file.read_bytes())
+    _refuse_to_factorize(monkeypatch)
+    result = run("edit", "--checkpoint", checkpoint, "-o", out)
+    assert result.exit_code == 1
+    assert re.fullmatch(rf"Error: --checkpoint {re.escape(str(checkpoint))}: [^\n]*--bank[^\n]*\n", result.stderr)
+    assert checkpoint.read_bytes() == dcgan_file.read_bytes()
+
+
+@pytest.mark.parametrize("earlier_run", [False, True])
+def test_ctrl_c_leaves_the_output_folder_as_it_was(dcgan_file, tmp_path, monkeypatch, earlier_run):
+    out = tmp_path / "deep" / "out"
+    if earlier_run:
+        assert run("edit", "--checkpoint", dcgan_file, "-d", "0-2", "-s", "0", "--steps", "2", "-o", out).exit_code == 0
+    before = folder_contents(tmp_path)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("sefa_zoo.outputs.folder.write_html_report", interrupted)
+    result = run("edit", "--checkpoint", dcgan_file, "-d", "1", "-s", "3", "--steps", "2", "-o", out)
+    assert result.exit_code == 130 and result.stderr.endswith("\nError: interrupted\n")
+    assert folder_contents(tmp_path) == before
+
+
+def test_a_killed_runs_staging_folder_goes_with_the_next_run(dcgan_file, tmp_path):
+    out = tmp_path / "out"
+    kill_inside = (
+        "import os, signal, sys\n"
+        "from sefa_zoo.outputs.staging import staged_folder\n"
+        "context = staged_folder(sys.argv[1], owns=lambda name: True)\n"
+        "staging = context.__enter__()\n"
+        "(staging.path / 'overview.png').write_bytes(b'half')\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", kill_inside, str(out)], capture_output=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert len(staging_leftovers(tmp_path)) == 1 and not out.exists()
+    assert run("edit", "--checkpoint", dcgan_file, "-d", "0", "-s", "0", "--steps", "2", "-o", out).exit_code == 0
+    assert staging_leftovers(tmp_path, out) == []
+
+    killed = subprocess.run([sys.executable, "-c", kill_inside, str(out)], capture_output=True)
+    assert killed.returncode == -signal.SIGKILL and len(staging_leftovers(out)) == 1
+    assert run("edit", "--checkpoint", dcgan_file, "-d", "0", "-s", "0", "--steps", "2", "-o", out).exit_code == 0
+    assert staging_leftovers(tmp_path, out) == []
+    assert (out / "overview.png").read_bytes() != b"half"
+
+
+def test_report_shows_no_local_folders_and_names_the_video_extra(tmp_path, monkeypatch):
+    from sefa_zoo_plugins.dcgan import random_dcgan_state
+
+    private = tmp_path / "home" / "someone" / "secret-project"
+    private.mkdir(parents=True)
+    checkpoint = private / "generator.pth"
+    torch.save(random_dcgan_state(nz=8, ngf=4, nc=3, image_size=16), checkpoint)
+    monkeypatch.setattr("sefa_zoo.outputs.folder.video_available", lambda: False)
+    out = tmp_path / "out"
+    result = run("edit", "--checkpoint", checkpoint, "-d", "0", "-s", "0", "--steps", "2", "-o", out)
+    assert result.exit_code == 0, result.output
+    html = (out / "report.html").read_text()
+    assert "secret-project" not in html and "someone" not in html and str(tmp_path) not in html
+    assert "generator.pth" in html and "<title>SeFa edits: generator</title>" in html
+    assert 'Note: MP4 animations skipped: they need imageio-ffmpeg (pip install "sefa-zoo[video]")' in result.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,12 +12,15 @@ import typer
 
 from ..api import factorize_file, factorize_model
 from ..bank import DirectionBank, load_bank, save_bank
+from ..catalogue import get_entry
 from ..editing import DEFAULT_TRUNCATION_CUTOFF, LoadedGenerator, open_generator, plan_edits
 from ..errors import SefaZooError
 from ..hashing import sha256_file
 from ..ranges import parse_index_list
+from .inputs import check_model_arguments
 
 DEFAULT_DIRECTIONS = 5
+BANK_FILE = "bank.safetensors"
 
 
 def _check_device(device: str) -> str:
@@ -30,6 +35,34 @@ def _check_device(device: str) -> str:
     if parsed.type == "mps" and not torch.backends.mps.is_available():
         raise SefaZooError(f"--device {device!r}: MPS is not available here")
     return device
+
+
+def _direction_bank(
+    model: str | None, checkpoint: Path | None, bank_file: Path | None, layers: str | None,
+    arch: str | None, layout: str | None,
+) -> DirectionBank:
+    """The bank given, or one factorized now."""
+    if bank_file is not None:
+        return load_bank(bank_file)
+    if checkpoint is not None:
+        return factorize_file(checkpoint, layers=layers or "all", architecture=arch, layout=layout)
+    return factorize_model(model, layers=layers or "all")
+
+
+def _written_by_edit(name: str) -> bool:
+    from ..outputs.folder import is_edit_output
+
+    return name == BANK_FILE or is_edit_output(name)
+
+
+def _check_bank_place(checkpoint: Path, folder: Path) -> None:
+    """Refuse a checkpoint that is where this run will save the bank it factorizes."""
+    with contextlib.suppress(OSError):
+        if os.path.samefile(checkpoint, folder / BANK_FILE):
+            raise SefaZooError(
+                f"--checkpoint {checkpoint}: this run would save its bank over it; choose another --output, "
+                "or give a bank with --bank (then none is saved)"
+            )
 
 
 def _same_checkpoint_note(bank: DirectionBank, loaded: LoadedGenerator) -> str | None:
@@ -85,54 +118,51 @@ def edit(
 ) -> None:
     """Render what each direction does: labelled PNG grids, one self-contained HTML report,
     and an animated GIF per direction (MP4 too when imageio-ffmpeg is installed)."""
-    if (model is None) == (checkpoint is None):
-        raise SefaZooError("give either a catalogue MODEL or --checkpoint FILE (not both)")
+    check_model_arguments(model, checkpoint, arch, layout)
     if bank_file is not None and layers is not None:
         raise SefaZooError("--layers chooses what to factorize; with --bank the bank's own layers are edited")
-    if checkpoint is None and (arch or layout):
-        raise SefaZooError("--arch and --layout go with --checkpoint; a catalogue model declares its own")
-    if checkpoint is not None and not checkpoint.is_file():
-        raise SefaZooError(f"{checkpoint}: no such checkpoint file")
+    if model is not None:
+        get_entry(model)
     seed_list = parse_index_list(seeds, what="seed")
     start, stop = distance_range
     if not (np.isfinite(start) and np.isfinite(stop)):
         raise SefaZooError("--range needs two finite numbers")
     _check_device(device)
-
+    folder = output if output is not None else Path(f"{model if model is not None else checkpoint.stem}_edits")
     factorized = bank_file is None
-    if bank_file is not None:
-        bank = load_bank(bank_file)
-    elif checkpoint is not None:
-        bank = factorize_file(checkpoint, layers=layers or "all", architecture=arch, layout=layout)
-    else:
-        bank = factorize_model(model, layers=layers or "all")
-    direction_list = (
-        parse_index_list(directions, what="direction", limit=bank.k)
-        if directions is not None
-        else tuple(range(min(DEFAULT_DIRECTIONS, bank.k)))
-    )
+    if factorized and checkpoint is not None:
+        _check_bank_place(checkpoint, folder)
 
-    loaded = open_generator(checkpoint if checkpoint is not None else model, device=device,
-                            architecture=arch, layout=layout)
-    plan = plan_edits(
-        loaded.generator, bank, direction_list, np.linspace(start, stop, steps).tolist(), seed_list,
-        truncation_psi=trunc, truncation_cutoff=trunc_cutoff, architecture=loaded.architecture,
-    )
-    note = None if factorized else _same_checkpoint_note(bank, loaded)
-    if note:
-        typer.echo(f"Note: {note}", err=True)
-
-    from ..outputs.folder import write_edit_outputs  # Pillow: imported when rendering, not on every command
+    from ..outputs.folder import write_edit_files  # Pillow: imported when rendering, not on every command
     from ..outputs.rendered import render_for_display
+    from ..outputs.staging import staged_folder
 
-    rendered = render_for_display(
-        loaded.generator, bank, plan, model=loaded.name, size=size, batch_size=batch_size, progress=True
-    )
-    folder = output if output is not None else Path(f"{loaded.name}_edits")
-    outputs = write_edit_outputs(rendered, folder)
-    if factorized:
-        outputs.written.insert(0, save_bank(bank, folder / "bank.safetensors"))
+    inputs = [path for path in (checkpoint, bank_file) if path is not None]
+    with staged_folder(folder, owns=_written_by_edit, keep=inputs) as staging:
+        bank = _direction_bank(model, checkpoint, bank_file, layers, arch, layout)
+        direction_list = (
+            parse_index_list(directions, what="direction", limit=bank.k)
+            if directions is not None
+            else tuple(range(min(DEFAULT_DIRECTIONS, bank.k)))
+        )
+
+        loaded = open_generator(checkpoint if checkpoint is not None else model, device=device,
+                                architecture=arch, layout=layout)
+        plan = plan_edits(
+            loaded.generator, bank, direction_list, np.linspace(start, stop, steps).tolist(), seed_list,
+            truncation_psi=trunc, truncation_cutoff=trunc_cutoff, architecture=loaded.architecture,
+        )
+        note = None if factorized else _same_checkpoint_note(bank, loaded)
+        if note:
+            typer.echo(f"Note: {note}", err=True)
+
+        rendered = render_for_display(
+            loaded.generator, bank, plan, model=loaded.name, size=size, batch_size=batch_size, progress=True
+        )
+        outputs = write_edit_files(rendered, staging.path)
+        if factorized:
+            outputs.written.insert(0, save_bank(bank, staging.path / BANK_FILE))
     for line in outputs.notes:
         typer.echo(f"Note: {line}", err=True)
     for path in outputs.written:
-        typer.echo(f"wrote {path}")
+        typer.echo(f"wrote {staging.final_path(path)}")

@@ -1,0 +1,33 @@
+"""Checks of the arguments that say which model a command works on: a catalogue MODEL or
+``--checkpoint FILE`` (with ``--arch`` and ``--layout``), shared by the commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import SefaZooError
+from ..file_kinds import kind_of
+
+
+def check_model_arguments(
+    model: str | None, checkpoint: Path | None, arch: str | None = None, layout: str | None = None
+) -> None:
+    """One-line SefaZooError unless exactly one of ``model`` and ``checkpoint`` is given,
+    ``arch`` and ``layout`` only with ``checkpoint``, and ``checkpoint`` is a regular file."""
+    if model is None and checkpoint is None:
+        raise SefaZooError("give a catalogue MODEL or --checkpoint FILE")
+    if model is not None and checkpoint is not None:
+        raise SefaZooError(f"give a catalogue MODEL or --checkpoint FILE, not both (got {model!r} and {checkpoint})")
+    if checkpoint is None:
+        if arch is not None or layout is not None:
+            raise SefaZooError("--arch and --layout go with --checkpoint; a catalogue model declares its own")
+        return
+    check_checkpoint_file(checkpoint)
+
+
+def check_checkpoint_file(checkpoint: Path) -> None:
+    kind = kind_of(checkpoint)
+    if kind is None:
+        raise SefaZooError(f"--checkpoint {checkpoint}: no such checkpoint file")
+    if kind != "a regular file":
+        raise SefaZooError(f"--checkpoint {checkpoint}: is {kind}, not a checkpoint file")
