@@ -147,16 +147,16 @@ def test_usage_errors(dcgan_file, tmp_path):
     os.mkfifo(fifo)
     (tmp_path / "notes.txt").write_text("mine")
     cases = [
-        (["edit"], "give a catalogue MODEL or --checkpoint FILE"),
+        (["edit"], "Error: give a catalogue MODEL (see `sefa-zoo list`) or --checkpoint FILE\n"),
         (["edit", "fake", "--checkpoint", dcgan_file], "give a catalogue MODEL or --checkpoint FILE, not both"),
         (["edit", "--checkpoint", dcgan_file, "--bank", bank_file, "--layers", "0"],
          "with --bank the bank's own layers"),
         (["edit", "--checkpoint", tmp_path / "missing.pt"], "missing.pt: no such checkpoint file"),
         (["edit", "--checkpoint", tmp_path / "notes.txt" / "m.pt"], "notes.txt/m.pt: no such checkpoint file"),
-        (["edit", "--checkpoint", tmp_path], f"--checkpoint {tmp_path}: is a folder, not a checkpoint file"),
-        (["edit", "--checkpoint", "."], "--checkpoint .: is a folder, not a checkpoint file"),
+        (["edit", "--checkpoint", tmp_path], f"Error: {tmp_path}: is a folder, not a checkpoint file\n"),
+        (["edit", "--checkpoint", "."], "Error: .: is a folder, not a checkpoint file\n"),
         (["edit", "--checkpoint", fifo], "pipe.pt: is a named pipe, not a checkpoint file"),
-        (["edit", "--checkpoint", "/dev/null"], "--checkpoint /dev/null: is a character device, not a checkpoint file"),
+        (["edit", "--checkpoint", "/dev/null"], "Error: /dev/null: is a character device, not a checkpoint file\n"),
         (["edit", "--checkpoint", dcgan_file, "--bank", tmp_path / "nope.safetensors"], "no such direction bank file"),
         (["edit", "no-such-model"], "unknown model 'no-such-model'"),
         (["edit", "some-model", "--arch", "dcgan"], "--arch and --layout go with --checkpoint"),

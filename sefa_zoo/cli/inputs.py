@@ -15,9 +15,9 @@ def check_model_arguments(
     """One-line SefaZooError unless exactly one of ``model`` and ``checkpoint`` is given,
     ``arch`` and ``layout`` only with ``checkpoint``, and ``checkpoint`` is a regular file."""
     if model is None and checkpoint is None:
-        raise SefaZooError("give a catalogue MODEL or --checkpoint FILE")
+        raise SefaZooError("give a catalogue MODEL (see `sefa-zoo list`) or --checkpoint FILE")
     if model is not None and checkpoint is not None:
-        raise SefaZooError(f"give a catalogue MODEL or --checkpoint FILE, not both (got {model!r} and {checkpoint})")
+        raise SefaZooError("give a catalogue MODEL or --checkpoint FILE, not both")
     if checkpoint is None:
         if arch is not None or layout is not None:
             raise SefaZooError("--arch and --layout go with --checkpoint; a catalogue model declares its own")
@@ -28,6 +28,6 @@ def check_model_arguments(
 def check_checkpoint_file(checkpoint: Path) -> None:
     kind = kind_of(checkpoint)
     if kind is None:
-        raise SefaZooError(f"--checkpoint {checkpoint}: no such checkpoint file")
+        raise SefaZooError(f"{checkpoint}: no such checkpoint file")
     if kind != "a regular file":
-        raise SefaZooError(f"--checkpoint {checkpoint}: is {kind}, not a checkpoint file")
+        raise SefaZooError(f"{checkpoint}: is {kind}, not a checkpoint file")
