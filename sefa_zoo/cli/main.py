@@ -12,25 +12,46 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from .. import __version__
 from ..errors import SefaZooError
+from ..interrupts import INTERRUPTED
 from ..plugins import PluginWarning, set_plugins_dir
 from . import catalogue, download, edit, factorize, plugins
 
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code)
+
+
+class _Commands(TyperGroup):
+    """The command group. Ctrl-C at any point of a run, options being parsed included, gives
+    "Error: interrupted" (typer alone would exit 130 in silence)."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise _fail("interrupted", INTERRUPTED) from None
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise _fail("interrupted", INTERRUPTED) from None
+
+
 app = typer.Typer(
     name="sefa-zoo",
+    cls=_Commands,
     help="Closed-form semantic directions (SeFa) for pretrained GAN generators.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"Error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -45,8 +66,6 @@ def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             raise _fail(f"{where}{exc.strerror or exc}") from None
-        except KeyboardInterrupt:
-            raise _fail("interrupted", 130) from None
 
     return wrapper
 
@@ -121,4 +140,5 @@ app.command("plugins")(guarded(plugins.plugins))
 
 
 def main() -> None:
+    """The application as the ``sefa-zoo`` command runs it (through sefa_zoo.__main__)."""
     app()
