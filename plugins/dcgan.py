@@ -9,10 +9,9 @@ come from the shapes. Synthesis is the tutorial network itself, in eval mode.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from sefa_zoo import (
     Architecture,
@@ -24,8 +23,19 @@ from sefa_zoo import (
     hookimpl,
 )
 
-from ._dcgan_model import DCGANGenerator, random_dcgan_state, tutorial_widths
 from ._dcgan_shapes import GeneratorShape, find_generators, read_generator
+
+if TYPE_CHECKING:
+    import torch
+
+    from ._dcgan_model import DCGANGenerator
+
+
+def __getattr__(name: str) -> Any:
+    # The torch network loads on first use, so that registering this plugin needs no torch.
+    if name in ("DCGANGenerator", "random_dcgan_state", "tutorial_widths"):
+        return getattr(importlib.import_module("._dcgan_model", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["DCGAN", "DCGANGenerator", "random_dcgan_state", "tutorial_widths"]
 
@@ -129,6 +139,10 @@ class DCGAN(Architecture):
         absent (PyTorch < 0.4.1 did not save it; eval mode does not use it); any other
         tensor under the generator's prefix is a LayoutError naming it.
         """
+        import torch
+
+        from ._dcgan_model import DCGANGenerator
+
         shape = self._generator_shape(checkpoint, layout, {} if prefix is None else {PREFIX_OPTION: prefix})
         net = DCGANGenerator(shape.nz, shape.widths, shape.nc)
         expected = net.state_dict()

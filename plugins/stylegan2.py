@@ -21,19 +21,35 @@ real layout.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from sefa_zoo import Architecture, Checkpoint, LayerSpecError, ProjectionLayer, SefaZooError, hookimpl
 
-from ._stylegan2_files import FIXTURE_LAYOUTS, save_stylegan2
-from ._stylegan2_fixtures import StyleGAN2State, random_stylegan2_state, stylegan2_state_dict
-from ._stylegan2_generator import StyleGAN2Generator
-from ._stylegan2_layouts import LAYOUTS, Located, StyleSlot, detect, locate
 from ._stylegan2_demo import shipped
-from ._stylegan2_reader import read_conv_clamp, read_stylegan2_state
+from ._stylegan2_layouts import LAYOUTS, Located, StyleSlot, detect, locate
+
+if TYPE_CHECKING:
+    import torch
+
+    from ._stylegan2_generator import StyleGAN2Generator
+
+# The torch-backed parts load on first use: listing the catalogue registers this plugin
+# without importing torch.
+_LAZY = {
+    "FIXTURE_LAYOUTS": "._stylegan2_files", "save_stylegan2": "._stylegan2_files",
+    "StyleGAN2State": "._stylegan2_fixtures", "random_stylegan2_state": "._stylegan2_fixtures",
+    "stylegan2_state_dict": "._stylegan2_fixtures",
+    "StyleGAN2Generator": "._stylegan2_generator",
+    "read_conv_clamp": "._stylegan2_reader", "read_stylegan2_state": "._stylegan2_reader",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "FIXTURE_LAYOUTS", "StyleGAN2", "StyleGAN2Generator", "StyleGAN2State", "random_stylegan2_state",
@@ -91,6 +107,8 @@ class StyleGAN2(Architecture):
                 raise LayerSpecError(
                     f"stylegan2 layer index {index} is out of range: valid indices are 0-{located.num_ws - 1}"
                 )
+        import torch
+
         matrices = []
         for index in indices:
             parts = [checkpoint[located.prefix + slot.key] for slot in by_index[index]]
@@ -110,6 +128,9 @@ class StyleGAN2(Architecture):
         ``image_size`` = (width, height) crops the middle of each frame, as a catalogue
         entry's ``image_size`` asks (the car model: 512x384 out of 512x512).
         """
+        from ._stylegan2_generator import StyleGAN2Generator
+        from ._stylegan2_reader import read_conv_clamp, read_stylegan2_state
+
         layout = self.resolve_layout(checkpoint, layout)
         generator = StyleGAN2Generator(
             read_stylegan2_state(checkpoint, layout),

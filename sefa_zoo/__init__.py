@@ -4,11 +4,6 @@ Everything a user or a plugin author needs is importable from here.
 """
 
 from ._version import __version__
-from .architecture import Architecture, Generator, ProjectionLayer
-from .atomic import atomic_path
-from .bank import DirectionBank, export_npy, export_rosinality, load_bank, save_bank
-from .checkpoint import Checkpoint
-from .entry import CatalogueEntry
 from .errors import (
     BankError,
     CatalogueError,
@@ -23,31 +18,30 @@ from .errors import (
     UnknownModelError,
     UnsafeCheckpointError,
 )
-from .factorizer import Factorization, factorize
-from .fetching import cached_path, fetch
-from .hookspecs import hookimpl
-from .layers import parse_layer_spec
-from .loading import open_checkpoint
-from .nvidia_pickle_writer import PersistentModule, save_nvidia_pickle
-from .lookup import detect, get_architecture
-from .plugins import PluginWarning, get_registry, register_plugin, unregister_plugin
-from .sources import HubSource, LocalSource, UrlSource
 
-from .api import factorize_checkpoint, factorize_file, factorize_model, layer_table  # noqa: E402
-from .editing import (  # noqa: E402
-    EditPlan,
-    codes_from_seeds,
-    latents_from_seeds,
-    load_generator,
-    plan_edits,
-    render_edits,
-    truncate,
-)
-
-# Writers of pictures import Pillow; they load on first use, not with every command.
+# Each name loads its module on first use: `sefa-zoo --help` and `list` never import torch,
+# and a plugin that imports only what it registers stays as light.
 _LAZY = {
-    "RenderedEdits": ".outputs.rendered",
-    "render_for_display": ".outputs.rendered",
+    "Architecture": ".architecture", "Generator": ".architecture", "ProjectionLayer": ".architecture",
+    "atomic_path": ".atomic",
+    "DirectionBank": ".bank", "export_npy": ".bank", "export_rosinality": ".bank", "load_bank": ".bank",
+    "save_bank": ".bank",
+    "Checkpoint": ".checkpoint",
+    "CatalogueEntry": ".entry",
+    "Factorization": ".factorizer", "factorize": ".factorizer",
+    "cached_path": ".fetching", "fetch": ".fetching",
+    "hookimpl": ".hookspecs",
+    "parse_layer_spec": ".layers",
+    "open_checkpoint": ".loading",
+    "PersistentModule": ".nvidia_pickle_writer", "save_nvidia_pickle": ".nvidia_pickle_writer",
+    "detect": ".lookup", "get_architecture": ".lookup",
+    "PluginWarning": ".plugins", "get_registry": ".plugins", "register_plugin": ".plugins",
+    "unregister_plugin": ".plugins",
+    "HubSource": ".sources", "LocalSource": ".sources", "UrlSource": ".sources",
+    "factorize_checkpoint": ".api", "factorize_file": ".api", "factorize_model": ".api", "layer_table": ".api",
+    "EditPlan": ".editing", "codes_from_seeds": ".editing", "latents_from_seeds": ".editing",
+    "load_generator": ".editing", "plan_edits": ".editing", "render_edits": ".editing", "truncate": ".editing",
+    "RenderedEdits": ".outputs.rendered", "render_for_display": ".outputs.rendered",
     "write_edit_outputs": ".outputs.folder",
 }
 
@@ -56,8 +50,14 @@ def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
 
 
 __all__ = [

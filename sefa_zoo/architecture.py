@@ -10,12 +10,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from .checkpoint import Checkpoint
 from .errors import LayoutError, SynthesisUnavailableError
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .errors import CheckpointError
 
-TensorLoader = Callable[[str], torch.Tensor]
+if TYPE_CHECKING:
+    import torch
+
+TensorLoader = Callable[[str], "torch.Tensor"]
 
 
-class Checkpoint(Mapping[str, torch.Tensor]):
+class Checkpoint(Mapping[str, "torch.Tensor"]):
     """Read-only mapping from dotted tensor names to tensors.
 
     ``shapes`` is known up front; ``loader(name)`` fetches one tensor's data.
@@ -116,6 +117,8 @@ class Checkpoint(Mapping[str, torch.Tensor]):
 
 
 def _all_finite(tensor: Any) -> bool:
+    import torch  # already loaded by whatever made the tensor
+
     if isinstance(tensor, torch.Tensor):
         if not (tensor.is_floating_point() or tensor.is_complex()) or tensor.is_meta:
             return True

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .conventions import DEFAULT_TRUNCATION_CUTOFF, DEFAULT_TRUNCATION_PSI
+
 from .architecture import Architecture, Generator
 from .bank import DirectionBank, load_bank
 from .checkpoint import Checkpoint
@@ -26,8 +28,6 @@ from .errors import BankError, CheckpointError, SefaZooError
 from .loading import open_checkpoint
 from .lookup import detect, get_architecture
 
-DEFAULT_TRUNCATION_PSI = 0.7
-DEFAULT_TRUNCATION_CUTOFF = 8
 MAX_SEED = 2**32 - 1  # numpy's RandomState takes 32-bit seeds
 
 ModelSource = str | os.PathLike[str] | Generator

@@ -226,7 +226,7 @@ def _refuse_to_factorize(monkeypatch):
     def factorized(*args, **kwargs):
         raise AssertionError("factorized before the output folder was checked")
 
-    monkeypatch.setattr("sefa_zoo.cli.edit.factorize_file", factorized)
+    monkeypatch.setattr("sefa_zoo.api.factorize_file", factorized)
 
 
 @pytest.mark.parametrize("make, message", [

@@ -142,7 +142,7 @@ def test_a_folder_or_a_pipe_as_checkpoint_is_named_so(toy, tmp_path):
     os.mkfifo(tmp_path / "pipe")
     result = run("factorize", "--checkpoint", str(tmp_path / "pipe"))
     assert result.exit_code == 1
-    assert result.output == f"Error: {tmp_path / 'pipe'}: not a regular file\n"
+    assert result.output == f"Error: {tmp_path / 'pipe'}: is a named pipe, not a checkpoint file\n"
 
 
 def test_layout_error_from_architecture_is_reported(toy, tmp_path):

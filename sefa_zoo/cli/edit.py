@@ -5,17 +5,19 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+import math
+from typing import TYPE_CHECKING, Annotated, Optional
 
-import numpy as np
 import typer
 
-from ..api import factorize_file, factorize_model
-from ..bank import DirectionBank, load_bank, save_bank
 from ..catalogue import get_entry
-from ..editing import DEFAULT_TRUNCATION_CUTOFF, LoadedGenerator, open_generator, plan_edits
+from ..conventions import DEFAULT_TRUNCATION_CUTOFF
 from ..errors import SefaZooError
 from ..hashing import sha256_file
+
+if TYPE_CHECKING:
+    from ..bank import DirectionBank
+    from ..editing import LoadedGenerator
 from ..ranges import parse_index_list
 from .inputs import check_model_arguments
 
@@ -42,6 +44,9 @@ def _direction_bank(
     arch: str | None, layout: str | None,
 ) -> DirectionBank:
     """The bank given, or one factorized now."""
+    from ..api import factorize_file, factorize_model
+    from ..bank import load_bank
+
     if bank_file is not None:
         return load_bank(bank_file)
     if checkpoint is not None:
@@ -125,7 +130,7 @@ def edit(
         get_entry(model)
     seed_list = parse_index_list(seeds, what="seed")
     start, stop = distance_range
-    if not (np.isfinite(start) and np.isfinite(stop)):
+    if not (math.isfinite(start) and math.isfinite(stop)):
         raise SefaZooError("--range needs two finite numbers")
     _check_device(device)
     folder = output if output is not None else Path(f"{model if model is not None else checkpoint.stem}_edits")
@@ -133,7 +138,11 @@ def edit(
     if factorized and checkpoint is not None:
         _check_bank_place(checkpoint, folder)
 
-    from ..outputs.folder import write_edit_files  # Pillow: imported when rendering, not on every command
+    import numpy as np
+
+    from ..bank import save_bank
+    from ..editing import open_generator, plan_edits
+    from ..outputs.folder import write_edit_files  # torch and Pillow: imported to render, not on every command
     from ..outputs.rendered import render_for_display
     from ..outputs.staging import staged_folder
 

@@ -6,17 +6,20 @@ import json
 import os
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from ..api import factorize_file, factorize_model
+
 from ..atomic import check_outputs, write_atomically
-from ..bank import DirectionBank, bank_files
 from ..catalogue import get_entry
 from ..errors import SefaZooError
 from ..fetching import cached_path
 from ..layers import format_layer_spec
 from . import display
+from .inputs import check_model_arguments
+
+if TYPE_CHECKING:
+    from ..bank import DirectionBank
 
 SHOWN = 10
 
@@ -34,20 +37,6 @@ def _parse_options(pairs: list[str]) -> dict[str, str]:
             raise SefaZooError(f"--option {pair!r} must look like KEY=VALUE")
         options[key.strip()] = value.strip()
     return options
-
-
-def _check_source(model: str | None, checkpoint: Path | None) -> None:
-    if model is None and checkpoint is None:
-        raise SefaZooError("give a catalogue MODEL (see `sefa-zoo list`) or --checkpoint FILE")
-    if model is not None and checkpoint is not None:
-        raise SefaZooError("give a catalogue MODEL or --checkpoint FILE, not both")
-    if checkpoint is not None:
-        if checkpoint.is_dir():
-            raise SefaZooError(f"{checkpoint}: is a folder, not a checkpoint file")
-        if not checkpoint.exists():
-            raise SefaZooError(f"{checkpoint}: no such checkpoint file")
-        if not checkpoint.is_file():
-            raise SefaZooError(f"{checkpoint}: not a regular file")
 
 
 def _input_files(model: str | None, checkpoint: Path | None) -> list[Path | None]:
@@ -82,7 +71,10 @@ def factorize(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Find the semantic directions of a model in closed form and save them as a direction bank."""
-    _check_source(model, checkpoint)
+    from ..api import factorize_file, factorize_model  # torch and numpy: loaded for the work, not for --help
+    from ..bank import bank_files
+
+    check_model_arguments(model, checkpoint, arch, layout)
     options = _parse_options(option)
     if output is not None and not _names_folder(output):  # refuse before the work, where the name is known
         check_outputs([output], _input_files(model, checkpoint))
@@ -90,8 +82,6 @@ def factorize(
     if checkpoint is not None:
         bank = factorize_file(checkpoint, architecture=arch, layout=layout, **common)
     else:
-        if arch or layout:
-            raise SefaZooError("--arch and --layout go with --checkpoint; a catalogue model declares its own")
         bank = factorize_model(model, progress=not as_json, **common)
 
     bank_path = _bank_path(output, bank, checkpoint)
