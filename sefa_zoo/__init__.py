@@ -11,6 +11,7 @@ from .errors import (
     FetchError,
     LayerSpecError,
     LayoutError,
+    OutputPathError,
     PluginError,
     SefaZooError,
     SynthesisUnavailableError,
@@ -63,7 +64,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "Architecture", "BankError", "CatalogueEntry", "CatalogueError", "Checkpoint", "CheckpointError",
     "DirectionBank", "EditPlan", "Factorization", "FetchError", "Generator", "HubSource", "LayerSpecError",
-    "LayoutError", "LocalSource", "PersistentModule", "PluginError", "PluginWarning", "ProjectionLayer",
+    "LayoutError", "LocalSource", "OutputPathError", "PersistentModule", "PluginError", "PluginWarning", "ProjectionLayer",
     "RenderedEdits", "SefaZooError",
     "SynthesisUnavailableError", "UnknownArchitectureError", "UnknownModelError",
     "UnsafeCheckpointError", "UrlSource", "__version__", "atomic_path", "cached_path", "codes_from_seeds",

@@ -79,7 +79,8 @@ def factorize_file(path: str | Path, **kwargs: Any) -> DirectionBank:
     path = Path(path)
     checkpoint = open_checkpoint(path)
     kwargs.setdefault("checkpoint_sha256", sha256_file(path))
-    kwargs.setdefault("checkpoint_source", str(path.resolve()))
+    # The file's name, not its folders: banks get shared, and the sha256 identifies the file.
+    kwargs.setdefault("checkpoint_source", path.name)
     return factorize_checkpoint(checkpoint, **kwargs)
 
 

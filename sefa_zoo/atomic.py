@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from .errors import SefaZooError
+from .errors import OutputPathError
+from .file_kinds import kind_of
 
 PARTIAL_SUFFIX = ".partial"
 # A partial file nobody has changed for this long is stale, whoever wrote it.
@@ -28,18 +29,6 @@ STALE_AFTER_S = 24 * 3600.0
 WRITER_GONE_AFTER_S = 60.0
 # Errors of a write call carry no file name; these are about the file being written.
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
-_FILE_KINDS = (
-    (stat.S_ISDIR, "a folder"),
-    (stat.S_ISFIFO, "a named pipe"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-class OutputPathError(SefaZooError):
-    """An output path that cannot or must not be written: a folder, a device, an input."""
-
 
 def check_target(target: str | os.PathLike[str]) -> Path:
     """``target`` as a Path if a file may be written there; an OutputPathError otherwise.
@@ -267,14 +256,8 @@ def _is_about(exc: OSError, partial: Path) -> bool:
 
 def _special_kind(path: Path) -> str | None:
     """What ``path`` is when it exists and is not a regular file (following links)."""
-    try:
-        mode = os.stat(path).st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    for test, kind in _FILE_KINDS:
-        if test(mode):
-            return kind
-    return None if stat.S_ISREG(mode) else "a special file"
+    kind = kind_of(path)
+    return None if kind == "a regular file" else kind
 
 
 def _check_folders_above(path: Path) -> None:

@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .conventions import DEFAULT_TRUNCATION_CUTOFF, DEFAULT_TRUNCATION_PSI
-
 from .architecture import Architecture, Generator
-from .bank import DirectionBank, load_bank
+from .bank import DirectionBank, load_bank, validate
 from .checkpoint import Checkpoint
+from .conventions import DEFAULT_TRUNCATION_CUTOFF, DEFAULT_TRUNCATION_PSI
 from .errors import BankError, CheckpointError, SefaZooError
 from .loading import open_checkpoint
 from .lookup import detect, get_architecture
@@ -100,6 +99,7 @@ class EditPlan:
 def check_bank_fits(bank: DirectionBank, generator: Generator, architecture: str | None = None) -> None:
     """A BankError unless ``bank``'s directions can act on ``generator``'s codes."""
     where = f"direction bank of {bank.model!r}"
+    validate(bank, where)  # a bank made in memory has not been through load_bank's checks
     if architecture is not None and bank.architecture != architecture:
         raise BankError(
             f"{where} was computed for architecture {bank.architecture!r}, but the model is {architecture!r}"
@@ -345,11 +345,7 @@ def open_generator(
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     checkpoint = open_checkpoint(path)
-    if layout is not None:
-        arch = get_architecture(architecture) if architecture is not None else detect(checkpoint)[0]
-        layout = arch.resolve_layout(checkpoint, layout)
-    else:
-        arch, layout = detect(checkpoint, architecture)
+    arch, layout = detect(checkpoint, architecture, layout)
     return LoadedGenerator(_build(arch, checkpoint, layout, device), arch.name, path.stem, path, None)
 
 

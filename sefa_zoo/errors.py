@@ -38,6 +38,10 @@ class LayoutError(CheckpointError):
     """A checkpoint does not match the layout an architecture expects."""
 
 
+class OutputPathError(SefaZooError):
+    """An output path that cannot or must not be written: a folder, a device, an input."""
+
+
 class LayerSpecError(SefaZooError):
     pass
 

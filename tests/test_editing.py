@@ -200,6 +200,18 @@ def test_bank_must_fit_the_generator(fake_generator, fake_bank, dcgan, dcgan_fil
         plan_edits(fake_generator, z_bank, [0], [1.0], [0])
 
 
+def test_a_bank_made_in_memory_is_validated_before_rendering(fake_generator, fake_bank):
+    skewed = fake_bank.directions.copy()
+    skewed[1] = (skewed[0] + skewed[1]) / np.linalg.norm(skewed[0] + skewed[1])  # unit, not orthogonal
+    with pytest.raises(BankError, match="rows must be orthogonal"):
+        render_edits(fake_generator, dataclasses.replace(fake_bank, directions=skewed))
+
+
+def test_a_banks_checkpoint_source_names_the_file_not_its_folders(fake_wplus, fake_bank):
+    assert fake_bank.checkpoint_source == fake_wplus.name
+    assert str(fake_wplus.parent) not in fake_bank.checkpoint_source
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(directions=[6]), "direction 6 is out of range: the bank has directions 0-5"),
     (dict(directions=[]), "no directions"),

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import OutputPathError
+from ..errors import OutputPathError
 from ..file_kinds import kind_of, kind_of_mode
 
 try:
