@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
 from sefa_zoo import Checkpoint, LayoutError, atomic_path
 
@@ -42,8 +42,9 @@ def write_sefa_zoo(
     config["conv_clamp"] = conv_clamp
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": json.dumps(config, sort_keys=True)}
     path = Path(path)
+    data = safetensors_bytes(tensors, metadata=metadata)  # save_file would add a temporary file of its own
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        tmp.write_bytes(data)
     return path
 
 
