@@ -7,13 +7,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import CatalogueError
-from .sources import Source, source_from_dict
+from .sources import Source, cut, shown, source_from_dict
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 _REQUIRED_STR = ("name", "architecture", "layout", "license", "provenance", "description")
-_OPTIONAL_INT = ("z_dim", "w_dim")
-_REQUIRED_INT = ("resolution", "num_layers")
+_OPTIONAL_STR = ("license_short", "notes")
+# Upper bounds, so that no number a catalogue claims makes work of its size
+# (a layer spec of 'all' lists every layer).
+_MAX_PIXELS = 1 << 16
+_REQUIRED_INT = {"resolution": _MAX_PIXELS, "num_layers": 1 << 12}
+_OPTIONAL_INT = {"z_dim": 1 << 16, "w_dim": 1 << 16}
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class CatalogueEntry:
     # (width, height) of the pictures when they are not resolution x resolution
     image_size: tuple[int, int] | None = None
     notes: str | None = None
+    # a few words for `sefa-zoo list` where ``license`` is long; None: derived from ``license``
+    license_short: str | None = None
     origin: str = field(default="", compare=False)
 
     @classmethod
@@ -45,11 +51,11 @@ class CatalogueEntry:
         if not isinstance(data, dict):
             raise CatalogueError(f"{origin or 'catalogue'}: every entry must be a mapping")
         raw_name = data.get("name")
-        where = f"entry {raw_name!r}" if raw_name else "entry without a name"
+        where = f"entry {shown(raw_name)}" if isinstance(raw_name, str) and raw_name else "entry without a name"
         if origin:
             where = f"{origin}: {where}"
         known = set(cls.__dataclass_fields__) - {"origin"}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(cut(key) if isinstance(key, str) else shown(key) for key in data if key not in known)
         if unknown:
             raise CatalogueError(f"{where}: field {unknown[0]!r} is not a catalogue field")
         values: dict[str, Any] = {}
@@ -58,24 +64,26 @@ class CatalogueEntry:
             if not isinstance(value, str) or not value.strip():
                 raise CatalogueError(f"{where}: field {name!r} is required and must be a non-empty string")
             values[name] = value
-        if not _NAME.match(values["name"]):
+        if not _NAME.fullmatch(values["name"]):
             raise CatalogueError(
                 f"{where}: field 'name' must be lowercase letters, digits, '.', '_' or '-'"
             )
-        for name in _REQUIRED_INT + _OPTIONAL_INT:
+        for name in _OPTIONAL_STR:
+            value = data.get(name)
+            if value is not None and not isinstance(value, str):
+                raise CatalogueError(f"{where}: field {name!r} must be a string")
+            values[name] = value
+        for name, most in {**_REQUIRED_INT, **_OPTIONAL_INT}.items():
             value = data.get(name)
             if value is None and name in _OPTIONAL_INT:
                 values[name] = None
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise CatalogueError(f"{where}: field {name!r} must be a positive integer")
+            if not _whole_number_up_to(value, most):
+                raise CatalogueError(f"{where}: field {name!r} must be a positive integer up to {most}")
             values[name] = value
-        notes = data.get("notes")
-        if notes is not None and not isinstance(notes, str):
-            raise CatalogueError(f"{where}: field 'notes' must be a string")
         image_size = _image_size(data.get("image_size"), where)
         source = source_from_dict(data.get("source"), where, custom_source_kinds)
-        return cls(source=source, notes=notes, image_size=image_size, origin=origin, **values)
+        return cls(source=source, image_size=image_size, origin=origin, **values)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -98,7 +106,13 @@ def _image_size(value: Any, where: str) -> tuple[int, int] | None:
     if (
         not isinstance(value, (list, tuple))
         or len(value) != 2
-        or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in value)
+        or not all(_whole_number_up_to(v, _MAX_PIXELS) for v in value)
     ):
-        raise CatalogueError(f"{where}: field 'image_size' must be [width, height], two positive integers")
+        raise CatalogueError(
+            f"{where}: field 'image_size' must be [width, height], two positive integers up to {_MAX_PIXELS}"
+        )
     return (value[0], value[1])
+
+
+def _whole_number_up_to(value: Any, most: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= most

@@ -7,15 +7,27 @@ kinds through the ``register_checkpoint_sources`` hook; their sources stay as
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from .errors import CatalogueError
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+# The Hub's own rules (huggingface_hub's validate_repo_id), so that a bad id is a catalogue
+# error here rather than an exception at download time.
+_REPO_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_SIZE = 1 << 50  # bytes: a petabyte
+# A plugin's source fields are printed by `list --json` and passed to its fetcher: plain
+# data, bounded however the catalogue file shares or nests it.
+_PLAIN_ITEMS = 1000
+_PLAIN_DEPTH = 8
+_PLAIN_INT = 1 << 63
 
 
 @dataclass(frozen=True)
@@ -97,35 +109,128 @@ def source_from_dict(data: Any, where: str, custom_kinds: frozenset[str] = froze
     kind = data.pop("kind", None)
     sha256 = data.pop("sha256", None)
     size = data.pop("size", None)
-    if sha256 is not None and (not isinstance(sha256, str) or not _SHA256.match(sha256)):
-        raise CatalogueError(f"{where}: field 'source.sha256' must be 64 lowercase hex digits or null")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
-        raise CatalogueError(f"{where}: field 'source.size' must be a positive integer or null")
-
-    if kind in BUILTIN_SOURCE_TYPES:
+    if sha256 is not None and (not isinstance(sha256, str) or not _SHA256.fullmatch(sha256)):
+        raise _field_error(where, "sha256", "must be 64 lowercase hex digits or null")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= MAX_SIZE):
+        raise _field_error(where, "size", "must be a positive integer up to 2**50 (bytes) or null")
+    unnamed = [key for key in data if not isinstance(key, str)]
+    if unnamed:
+        raise _field_error(where, shown(unnamed[0]), "is not a field name (not text)")
+    if isinstance(kind, str) and kind in BUILTIN_SOURCE_TYPES:
         cls = BUILTIN_SOURCE_TYPES[kind]
-        required = [f.name for f in fields(cls) if f.name not in ("sha256", "size")]
-        for name in required:
-            if name not in data:
-                raise CatalogueError(f"{where}: field 'source.{name}' is required for a {kind} source")
-            if not isinstance(data[name], str) or not data[name]:
-                raise CatalogueError(f"{where}: field 'source.{name}' must be a non-empty string")
-        extra = sorted(set(data) - set(required))
-        if extra:
-            raise CatalogueError(f"{where}: field 'source.{extra[0]}' is not known for a {kind} source")
-        if kind == "hub":
-            if not _REPO_ID.match(data["repo_id"]):
-                raise CatalogueError(f"{where}: field 'source.repo_id' must look like 'owner/name'")
-            if not _COMMIT.match(data["revision"]):
-                raise CatalogueError(
-                    f"{where}: field 'source.revision' must be a full 40-hex commit id (pinned)"
-                )
-        if kind == "url" and not data["url"].startswith(("https://", "http://")):
-            raise CatalogueError(f"{where}: field 'source.url' must be an http(s) URL")
-        if kind == "url" and sha256 is None:
-            raise CatalogueError(f"{where}: field 'source.sha256' is required for a url source")
+        _check_builtin_fields(cls, data, sha256, where)
         return cls(sha256=sha256, size=size, **data)
     if isinstance(kind, str) and kind in custom_kinds:
+        for name, value in data.items():
+            _check_plain_data(value, f"{where}: field {shown('source.' + name)}")
         return CustomSource(sha256=sha256, size=size, kind_name=kind, params=data)
     known = ", ".join(sorted(set(BUILTIN_SOURCE_TYPES) | set(custom_kinds)))
-    raise CatalogueError(f"{where}: field 'source.kind' must be one of {known}, not {kind!r}")
+    raise CatalogueError(f"{where}: field 'source.kind' must be one of {known}, not {shown(kind)}")
+
+
+def _check_builtin_fields(cls: type[Source], data: dict[str, Any], sha256: str | None, where: str) -> None:
+    required = [f.name for f in fields(cls) if f.name not in ("sha256", "size")]
+    for name in required:
+        if name not in data:
+            raise _field_error(where, name, f"is required for a {cls.kind} source")
+        if not isinstance(data[name], str) or not data[name]:
+            raise _field_error(where, name, "must be a non-empty string")
+        if _CONTROL.search(data[name]):
+            raise _field_error(where, name, "must not hold control characters")
+    extra = sorted(set(data) - set(required))
+    if extra:
+        raise _field_error(where, extra[0], f"is not known for a {cls.kind} source")
+    if cls is HubSource:
+        _check_hub_fields(data, where)
+    elif cls is UrlSource:
+        if not _is_web_url(data["url"]):
+            raise _field_error(where, "url", "must be an http(s) URL with a host and no spaces")
+        if sha256 is None:
+            raise _field_error(where, "sha256", "is required for a url source")
+    elif not _is_expandable(data["path"]):
+        raise _field_error(where, "path", "starts with '~' but that home folder is unknown here")
+
+
+def _check_hub_fields(data: dict[str, Any], where: str) -> None:
+    if not _is_repo_id(data["repo_id"]):
+        raise _field_error(where, "repo_id", "must look like 'owner/name' (letters, digits, '-', '_', '.'; "
+                                             "no '--' or '..')")
+    if not _COMMIT.fullmatch(data["revision"]):
+        raise _field_error(where, "revision", "must be a full 40-hex commit id (pinned)")
+    filename = data["filename"]
+    if "\\" in filename or any(part in ("", ".", "..") for part in filename.split("/")):
+        raise _field_error(where, "filename", "must be a path inside the repository "
+                                              "(no leading '/', no '.', '..' or empty parts, no '\\')")
+
+
+def _is_repo_id(repo_id: str) -> bool:
+    parts = repo_id.split("/")
+    return (len(parts) == 2 and all(_REPO_PART.fullmatch(part) for part in parts)
+            and ".." not in repo_id and "--" not in repo_id and not repo_id.endswith(".git"))
+
+
+def _is_web_url(url: str) -> bool:
+    if any(character.isspace() for character in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number below 65536
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _is_expandable(path: str) -> bool:
+    try:
+        Path(path).expanduser()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _field_error(where: str, name: str, problem: str) -> CatalogueError:
+    return CatalogueError(f"{where}: field {shown('source.' + name)} {problem}")
+
+
+def _check_plain_data(value: Any, what: str) -> None:
+    """Refuse anything but small, shallow text / numbers / lists / text-keyed mappings."""
+    pending = [(value, 0)]
+    left = _PLAIN_ITEMS
+    while pending:
+        item, depth = pending.pop()
+        if depth > _PLAIN_DEPTH:
+            raise CatalogueError(f"{what} is nested more than {_PLAIN_DEPTH} deep")
+        if isinstance(item, (list, dict)):
+            left -= len(item)
+            if left < 0:
+                raise CatalogueError(f"{what} holds more than {_PLAIN_ITEMS} values")
+            if isinstance(item, dict) and not all(isinstance(key, str) for key in item):
+                raise CatalogueError(f"{what} must use text keys")
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+        elif not _plain_scalar(item):
+            raise CatalogueError(f"{what} must be text, numbers, true/false, null, lists or mappings")
+
+
+def _plain_scalar(value: Any) -> bool:
+    if value is None or isinstance(value, (str, bool)):
+        return True
+    if isinstance(value, int):
+        return -_PLAIN_INT < value < _PLAIN_INT
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def shown(value: Any, width: int = 40) -> str:
+    """A catalogue value for a message: text quoted and cut to ``width``, a small number as
+    it is, anything else by its type (a value may be as large as its file, or shared by aliases)."""
+    if isinstance(value, str):
+        return repr(cut(value, width))
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, (int, float)) and abs(value) < 10**15:
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+def cut(text: str, width: int = 40) -> str:
+    """``text`` cut to about ``width`` characters for a message."""
+    return text if len(text) <= width else text[:width] + "…"
