@@ -2,15 +2,18 @@
 
 import hashlib
 import json
+import os
+import re
 
 import pytest
 import torch
 import yaml
 from typer.testing import CliRunner
 
+from sefa_zoo import CatalogueEntry
 from sefa_zoo.catalogue import load_catalogue
 from sefa_zoo.fetching import cached_path
-from sefa_zoo.cli.catalogue import human_size
+from sefa_zoo.cli.catalogue import human_size, short_license
 from sefa_zoo.cli.main import app
 
 runner = CliRunner()
@@ -78,13 +81,14 @@ def tiny_rosinality_checkpoint(path, channels=8, w_dim=16):
 def test_list_shows_every_model(config_dir):
     result = run("list")
     assert result.exit_code == 0, result.output
-    for name, entry in load_catalogue().entries.items():
-        line = next(line for line in result.stdout.splitlines() if f" {name} " in line)
-        assert entry.architecture in line and entry.license in line
-        assert f" {entry.resolution} " in line and f" {entry.num_layers} " in line
-        assert human_size(entry.source.size) in line
+    rows = {row["name"]: row for row in table_rows(result.stdout)}
+    catalogue = load_catalogue()
+    assert list(rows) == list(catalogue.entries)
+    for name, entry in catalogue.entries.items():
         cached = "yes" if cached_path(entry) is not None else "no"  # only the shipped demo model is local
-        assert line.rstrip().split()[-1 - len(entry.license.split())] == cached, name
+        assert rows[name] == {"name": name, "architecture": entry.architecture, "resolution": str(entry.resolution),
+                              "layers": str(entry.num_layers), "size": human_size(entry.source.size),
+                              "cached": cached, "license": entry.license}
     assert result.stderr == ""
 
 
@@ -127,16 +131,97 @@ def test_list_marks_cached_models_and_prints_notices(config_dir, tmp_path):
     assert cached["tiny"] is True and cached["absent"] is False and cached["stylegan2-car"] is True
     assert "Note: user catalogue" in result.stderr
     assert "overrides 'stylegan2-car' from the built-in catalogue" in result.stderr
-    table = run("list", "tiny").stdout
-    assert next(line for line in table.splitlines() if " tiny " in line).split()[-2] == "yes"
+    assert table_rows(run("list", "tiny").stdout)[0]["cached"] == "yes"
 
 
-def test_list_reports_a_broken_user_catalogue(config_dir):
+def table_rows(output):
+    """The cells of each table row of `list` output, by the names of its columns."""
+    lines = output.splitlines()
+    rule = next(i for i, line in enumerate(lines) if set(line.strip()) == {"─"})
+    headers = lines[rule - 1].split()
+    # cells hold single spaces at most ("123.9 MB"); columns are two or more apart
+    return [dict(zip(headers, re.split(r"\s{2,}", line.strip()))) for line in lines[rule + 1:] if line.strip()]
+
+
+@pytest.mark.parametrize(("width", "columns"), [
+    (80, ["name", "res", "size", "cached", "license"]),
+    (100, ["name", "architecture", "resolution", "size", "cached", "license"]),
+])
+def test_list_fits_the_terminal_and_never_cuts_a_name(config_dir, width, columns):
+    result = runner.invoke(app, ["list"], env={"COLUMNS": str(width)})
+    assert result.exit_code == 0, result.output
+    assert max(len(line) for line in result.stdout.splitlines()) <= width
+    assert "…" not in result.stdout
+    rows = table_rows(result.stdout)
+    catalogue = load_catalogue()
+    assert [row["name"] for row in rows] == list(catalogue.entries)
+    for row in rows:
+        entry = catalogue.get(row["name"])
+        assert row["size"] == human_size(entry.source.size)
+        assert row["license"] == short_license(entry)
+    assert list(rows[0]) == columns
+    assert ("(stylegan2 models)" in result.stdout) == ("architecture" not in columns)
+
+
+def test_list_at_a_wide_terminal_shows_every_column(config_dir):
+    result = runner.invoke(app, ["list"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    rows = table_rows(result.stdout)
+    assert list(rows[0]) == ["name", "architecture", "resolution", "layers", "size", "cached", "license"]
+    assert {row["license"] for row in rows} == {entry.license for entry in load_catalogue().entries.values()}
+
+
+def test_list_keeps_the_architecture_when_models_differ(config_dir, tmp_path):
+    write_user_catalogue(config_dir, local_entry("a-much-longer-model-name-than-any-shipped-one", tmp_path / "g.pt",
+                                                  architecture="dcgan"))
+    result = runner.invoke(app, ["list"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    rows = table_rows(result.stdout)
+    assert rows[-1]["name"] == "a-much-longer-model-name-than-any-shipped-one"
+    assert {row["arch"] for row in rows} == {"stylegan2", "dcgan"}
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def test_list_on_a_terminal_too_narrow_for_any_layout_wraps_rather_than_cuts(config_dir):
+    result = runner.invoke(app, ["list"], env={"COLUMNS": "30"})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    assert [row["name"] for row in table_rows(result.stdout)] == list(load_catalogue().entries)
+
+
+@pytest.mark.parametrize(("license", "short", "label"), [
+    ("upstream terms (NVIDIA non-commercial)", None, "upstream terms"),
+    ("upstream terms (NVIDIA non-commercial)", "NVIDIA NC", "NVIDIA NC"),
+    ("MIT (sefa-zoo's own model, trained on procedurally generated images)", None, "MIT"),
+    ("cc-by-4.0, with attribution to the authors", None, "cc-by-4.0"),
+    ("a licence with a very long name and no parenthesis at all", None, "a licence with a very lo…"),
+])
+def test_short_license(license, short, label):
+    entry = CatalogueEntry.from_dict(local_entry("m", "/g.pt", license=license, license_short=short))
+    assert short_license(entry) == label
+
+
+def test_a_broken_user_catalogue_is_a_warning_and_commands_still_work(config_dir, tmp_path, monkeypatch):
     (config_dir / "zoo.yaml").write_text("models:\n  - name: x\n    resolution: [\n")
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump([local_entry("fine", tmp_path / "g.pt"),
+                                     local_entry("dated", tmp_path / "g.pt", resolution="2001-13-45"),
+                                     local_entry("escape", tmp_path / "g.pt", source={
+                                         "kind": "hub", "repo_id": "a/b", "filename": "../../g.pt",
+                                         "revision": "0" * 40})]).replace("'2001-13-45'", "2001-13-45"))
+    monkeypatch.setenv("SEFA_ZOO_CATALOGUE", os.pathsep.join([str(other), str(tmp_path / "missing.yaml")]))
     result = run("list")
-    assert result.exit_code == 1
-    assert result.stderr.startswith("Error: ") and "zoo.yaml:" in result.stderr
-    assert "YAML syntax error" in result.stderr
+    assert result.exit_code == 0, result.output
+    warnings = result.stderr.splitlines()
+    assert len(warnings) == 4 and all(line.startswith("Warning: ") for line in warnings)
+    for expected in (r"zoo\.yaml:\d+: YAML syntax error: .*; file ignored",
+                     r"other\.yaml:\d+: entry 'dated': field 'resolution' .*; entry ignored",
+                     r"other\.yaml:\d+: entry 'escape': field 'source.filename' .*; entry ignored",
+                     r"missing\.yaml, which is not a file; ignored"):
+        assert sum(bool(re.search(expected, line)) for line in warnings) == 1, expected
+    names = [row["name"] for row in table_rows(result.stdout)]
+    assert "fine" in names and "stylegan2-car" in names and "dated" not in names
+    assert run("info", "stylegan2-car").exit_code == 0
 
 
 # --- info ----------------------------------------------------------------------------------

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from ..api import layer_table
 from ..catalogue import Catalogue, load_catalogue
 from ..entry import CatalogueEntry
 from ..fetching import cached_path
 from ..hashing import known_sha256
-from ..loading import open_checkpoint
-from ..sources import HubSource
+from ..sources import HubSource, cut
 from . import display
+
+# `sefa-zoo list` columns, and the shorter headers of the narrowest layout
+_COLUMNS = ("name", "architecture", "resolution", "layers", "size", "cached", "license")
+_SHORT_HEADERS = {"architecture": "arch", "resolution": "res"}
+_RIGHT_ALIGNED = frozenset({"resolution", "layers", "size"})
+_SHORT_LICENSE_WIDTH = 24
+
 
 def human_size(size: int | None) -> str:
     """Decimal units, as the Hub shows them: 123949595 -> '123.9 MB'; None (unknown) -> '?'."""
@@ -68,24 +74,85 @@ def list_models(
             wanted.append(f"of architecture {arch!r}")
         typer.echo(f"No models {' and '.join(wanted)}." if wanted else "The catalogue is empty.", err=True)
         return
+    cached = [cached_path(entry) is not None for entry in entries]
+    table = catalogue_table(entries, cached, display.fit_width())
+    # As wide as the layout is: every cell is whole, and a terminal too narrow even for the
+    # leanest layout wraps its lines rather than cutting names.
+    display.print_table(table, width=display.natural_width(table))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What `sefa-zoo list` leaves out to fit a narrow terminal (names are always whole)."""
+
+    short_license: bool = False
+    layers: bool = True
+    # False: when every entry has the same architecture, say it once in the title
+    architecture: bool = True
+    short_headers: bool = False
+    # False: no license column (`sefa-zoo info` shows it)
+    license: bool = True
+
+
+_LAYOUTS = (
+    _Layout(),
+    _Layout(short_license=True),
+    _Layout(short_license=True, layers=False),
+    _Layout(short_license=True, layers=False, architecture=False),
+    _Layout(short_license=True, layers=False, architecture=False, short_headers=True),
+    _Layout(short_license=True, layers=False, architecture=False, short_headers=True, license=False),
+)
+
+
+def catalogue_table(entries: list[CatalogueEntry], cached: list[bool], width: int | None) -> Any:
+    """The list in the fullest layout that fits ``width`` columns (None: any width), else in
+    the leanest."""
+    for layout in _LAYOUTS:
+        table = _list_table(entries, cached, layout)
+        if width is None or display.natural_width(table) <= width:
+            break
+    return table
+
+
+def _list_table(entries: list[CatalogueEntry], cached: list[bool], layout: _Layout) -> Any:
     from rich import box
 
-    table = display.table(title="sefa-zoo catalogue", box=box.SIMPLE_HEAD)
-    table.add_column("name", no_wrap=True, style="bold")
-    table.add_column("architecture")
-    table.add_column("resolution", justify="right")
-    table.add_column("layers", justify="right")
-    table.add_column("size", justify="right", no_wrap=True)
-    table.add_column("cached")
-    table.add_column("license")
-    for entry in entries:
-        cached = cached_path(entry) is not None
-        table.add_row(
-            display.text(entry.name), display.text(entry.architecture), str(entry.resolution),
-            str(entry.num_layers), human_size(entry.source.size),
-            display.text("yes", style="green") if cached else display.text("no"), display.text(entry.license),
+    architectures = {entry.architecture for entry in entries}
+    one_architecture = not layout.architecture and len(architectures) == 1
+    title = "sefa-zoo catalogue" + (f" ({architectures.pop()} models)" if one_architecture else "")
+    left_out = {"layers": not layout.layers, "architecture": one_architecture, "license": not layout.license}
+    columns = [name for name in _COLUMNS if not left_out.get(name)]
+    table = display.table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    for name in columns:
+        table.add_column(
+            _SHORT_HEADERS.get(name, name) if layout.short_headers else name,
+            justify="right" if name in _RIGHT_ALIGNED else "left",
+            no_wrap=True,
         )
-    display.print_table(table)
+    for entry, is_cached in zip(entries, cached):
+        cells = _list_cells(entry, is_cached, layout)
+        table.add_row(*(cells[name] for name in columns))
+    return table
+
+
+def _list_cells(entry: CatalogueEntry, cached: bool, layout: _Layout) -> dict[str, Any]:
+    return {
+        "name": display.text(entry.name, style="bold"),
+        "architecture": display.text(entry.architecture),
+        "resolution": str(entry.resolution),
+        "layers": str(entry.num_layers),
+        "size": human_size(entry.source.size),
+        "cached": display.text("yes", style="green") if cached else display.text("no"),
+        "license": display.text(short_license(entry) if layout.short_license else entry.license),
+    }
+
+
+def short_license(entry: CatalogueEntry) -> str:
+    """The entry's ``license_short``, else its license up to the first parenthesis or comma."""
+    if entry.license_short:
+        return entry.license_short
+    head = entry.license.split("(")[0].split(",")[0].split(";")[0].strip()
+    return cut(head or entry.license, _SHORT_LICENSE_WIDTH)
 
 
 def info(
@@ -165,6 +232,9 @@ def _sha256_text(expected: str | None, path: Path | None) -> str:
 
 
 def _layers(entry: CatalogueEntry, path: Path) -> list[dict[str, Any]]:
+    from ..api import layer_table  # torch: only once a model's layers are shown
+    from ..loading import open_checkpoint
+
     checkpoint = open_checkpoint(path)
     _, _, table = layer_table(checkpoint, architecture=entry.architecture, layout=entry.layout)
     return [

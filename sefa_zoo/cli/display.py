@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+_UNLIMITED = 10_000
 
 
 def table(*args: Any, **kwargs: Any):
@@ -25,12 +28,27 @@ def console():
     return Console()
 
 
-def print_table(rich_table: Any) -> None:
-    """Print on stdout; when that is not a terminal, wide enough that nothing wraps."""
+def fit_width() -> int | None:
+    """The width to fit on stdout: the terminal's, or COLUMNS when set; None for a pipe or a
+    file, where nothing should wrap."""
+    out = console()
+    return out.width if out.is_terminal or os.environ.get("COLUMNS", "").strip().isdigit() else None
+
+
+def natural_width(renderable: Any) -> int:
+    """How wide ``renderable`` is when nothing wraps."""
+    out = console()
+    return out.measure(renderable, options=out.options.update_width(_UNLIMITED)).maximum
+
+
+def print_table(rich_table: Any, width: int | None = None) -> None:
+    """Print on stdout ``width`` columns wide; by default fitted to ``fit_width()`` but never
+    narrower than the table's minimum, and to a pipe or a file as wide as the table is."""
     from rich.console import Console
 
-    out = Console()
-    if not out.is_terminal:
-        natural = out.measure(rich_table, options=out.options.update_width(10_000)).maximum
-        out = Console(width=max(out.width, natural))
-    out.print(rich_table)
+    if width is None:
+        out = Console()
+        measured = out.measure(rich_table, options=out.options.update_width(_UNLIMITED))
+        fit = fit_width()
+        width = measured.maximum if fit is None else max(fit, measured.minimum)
+    Console(width=width).print(rich_table)
