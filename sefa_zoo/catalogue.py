@@ -255,7 +255,7 @@ def _text_when_unconvertible(construct: Callable[[Any, yaml.Node], Any]) -> Call
         if isinstance(node, yaml.ScalarNode) and len(node.value) <= _MAX_NUMBER_CHARS:
             try:
                 return construct(loader, node)
-            except (ValueError, KeyError, AttributeError, OverflowError):
+            except (ValueError, KeyError, IndexError, AttributeError, TypeError, OverflowError):
                 pass
         return loader.construct_scalar(node)
 
