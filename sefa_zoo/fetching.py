@@ -8,12 +8,13 @@ checked against the catalogue, and errors get the model's name.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from .entry import CatalogueEntry
-from .errors import ChecksumMismatchError, FetchError, OfflineNotCachedError
+from .errors import ChecksumMismatchError, FetchError, OfflineNotCachedError, PluginError
 from .hashing import forget_sha256, known_sha256, sha256_file
-from .plugins import SourceKind, get_registry
+from .plugins import SourceKind, call_plugin, call_plugin_or_warn, get_registry
 from .sources import CustomSource, Source
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,19 @@ def fetch(entry: CatalogueEntry, *, progress: bool = True) -> Path:
     """
     kind = _kind(entry)
     try:
-        path = Path(kind.fetcher(entry.source, progress=progress))
+        path = _as_path(call_plugin(kind, "fetcher", entry.source, progress=progress))
+        if path is None:
+            raise PluginError(f"the fetcher of source kind {source_kind_name(entry.source)!r} returned no path")
         verify(entry, path, kind)
     except FetchError as exc:
         raise _about(entry, exc) from exc
+    except PluginError as exc:
+        raise PluginError(f"model {entry.name!r}: {exc}") from exc
     return path
+
+
+def _as_path(found: object) -> Path | None:
+    return Path(found) if isinstance(found, (str, os.PathLike)) else None
 
 
 def cached_path(entry: CatalogueEntry) -> Path | None:
@@ -63,10 +72,9 @@ def cached_path(entry: CatalogueEntry) -> Path | None:
     if kind is None or kind.cached is None:
         return None
     source = entry.source
-    found = kind.cached(source)
-    if found is None:
+    path = _as_path(call_plugin_or_warn(kind, "cached", source))
+    if path is None:
         return None
-    path = Path(found)
     try:
         size = path.stat().st_size
     except OSError:
@@ -114,5 +122,5 @@ def _mismatch(path: Path, kind: SourceKind, source: Source, problem: str) -> Che
     forget_sha256(path)
     if kind.discard is None:
         return ChecksumMismatchError(f"{problem}; the file is not used")
-    kind.discard(source, path)
+    call_plugin_or_warn(kind, "discard", source, path)
     return ChecksumMismatchError(f"{problem}; the copy was deleted, run again to download it afresh")

@@ -54,8 +54,12 @@ def received() -> bool:
 
 @contextmanager
 def watching() -> Iterator[Callable[[], bool | None]]:
-    """Count SIGINTs while the block runs; yields a function that tells whether one arrived
-    during the block (None: unknown, SIGINT is handled by someone else here)."""
+    """Count SIGINTs while the block runs; yields a function that tells whether a Ctrl-C came
+    during the block: None when unknown (the application handles SIGINT itself); always False
+    outside the main thread, where no Ctrl-C can interrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
     start = _count
     previous = None if counting() else _install()
     known = counting()

@@ -7,6 +7,12 @@ Plugins come from four places, all registered on one pluggy manager, in this ord
   * plugin files: ``*.py`` in the folder named by SEFA_ZOO_PLUGINS_DIR or ``--plugins-dir``;
 and, at run time, objects passed to ``register_plugin``.
 A broken plugin yields one PluginWarning naming it and the cause; the rest keep working.
+
+Every call into plugin code goes through ``_plugin_code``: whatever it raises (SystemExit and a
+KeyboardInterrupt included) is the plugin's fault, unless the user really pressed Ctrl-C
+(sefa_zoo.interrupts counts SIGINTs): then it is a KeyboardInterrupt, even when the plugin
+swallowed it. The core calls what plugins registered through ``call_plugin`` /
+``plugin_call`` and ``detect_layout``. A plugin whose import hangs is not stopped.
 """
 
 from __future__ import annotations
@@ -20,18 +26,20 @@ import pkgutil
 import re
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
-from . import hookspecs
+from . import hookspecs, interrupts
 from ._version import __version__
 from .architecture import Architecture
 from .entry import CatalogueEntry
-from .errors import CatalogueError, PluginError
+from .errors import CatalogueError, PluginError, SefaZooError
+from .sources import Source
 
 ENTRY_POINT_GROUP = "sefa_zoo"
 BUILTIN_PACKAGE = "sefa_zoo_plugins"
@@ -95,6 +103,8 @@ class Registry:
     source_kinds: dict[str, SourceKind]
     plugins: list[PluginInfo]
     problems: list[str]
+    # id() of each architecture and source kind -> (its plugin, how messages name it)
+    owners: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
 _loaded = False
@@ -123,9 +133,56 @@ def _warn(message: str, plugin: str | None) -> None:
     )
 
 
+_MESSAGE_CHARS = 200  # of an exception's message quoted in a warning
+
+
 def _cause(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    """``Type: first line of its message``, however the exception prints (or fails to)."""
+    try:
+        text = str(exc).strip().splitlines()
+    except Exception:
+        text = []
+    if not text:
+        return type(exc).__name__
+    first = text[0] if len(text[0]) <= _MESSAGE_CHARS else text[0][:_MESSAGE_CHARS] + "…"
+    return f"{type(exc).__name__}: {first}"
+
+
+def _where(exc: BaseException) -> str:
+    """`` (file.py:line)`` where ``exc`` was raised, for a bug report."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return f" ({Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno})" if tb is not None else ""
+
+
+class _PluginFault(Exception):
+    """What plugin code raised (``cause``), a real Ctrl-C excepted."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__(_cause(cause))
+        self.cause = cause
+
+
+@contextmanager
+def _plugin_code(passing: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Around a call into plugin code: what it raises comes out as a _PluginFault, but for
+    ``passing`` exceptions; a Ctrl-C the user pressed meanwhile comes out as KeyboardInterrupt,
+    whatever the plugin (or a library under it) made of it."""
+    with interrupts.watching() as ctrl_c_pressed:
+        try:
+            yield
+        except BaseException as exc:
+            pressed = ctrl_c_pressed()
+            if isinstance(exc, KeyboardInterrupt) and pressed is not False:
+                raise  # a real Ctrl-C, or no way to tell (then it is taken as one)
+            if pressed:
+                raise KeyboardInterrupt from exc
+            if isinstance(exc, passing):
+                raise
+            raise _PluginFault(exc) from exc
+        if ctrl_c_pressed():
+            raise KeyboardInterrupt
 
 
 def _fail(info: PluginInfo, message: str) -> None:
@@ -140,31 +197,52 @@ def _register_module(module: Any, name: str, info: PluginInfo) -> str | None:
         taken = _info[name].origin if name in _info else "another plugin"
         return f"{info.label}: the plugin name {name!r} is already used by {taken}; not loaded"
     try:
-        pm.register(module, name=name)
-    except Exception as exc:
-        return f"{info.label} could not be registered: {_cause(exc)}"
+        with _plugin_code():
+            pm.register(module, name=name)
+    except _PluginFault as fault:
+        _forget_partly_registered(name)
+        return f"{info.label} could not be registered: {fault}"
     _info[name] = info
+    try:
+        with _plugin_code():
+            info.problems.extend(_hook_problems(module, info))
+    except _PluginFault as fault:
+        info.problems.append(f"{info.label}: looking for hooks in it raised {fault} (a missing attribute must "
+                             "raise AttributeError); its other hooks are used")
+    return None
+
+
+def _forget_partly_registered(name: str) -> None:
+    """pluggy keeps what it registered before a failure: take it out again."""
+    try:
+        with _plugin_code():
+            if pm.has_plugin(name):
+                pm.unregister(name=name)
+    except _PluginFault:
+        pass
+
+
+def _hook_problems(module: Any, info: PluginInfo) -> list[str]:
+    """Hooks of ``module`` that will not be called: misspelt, or not marked as hooks."""
+    problems = []
     for caller in pm.get_hookcallers(module) or []:
         if not caller.has_spec():
             close = difflib.get_close_matches(caller.name, HOOK_NAMES, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(HOOK_NAMES)}"
-            info.problems.append(
-                f"{info.label}: hook {caller.name!r} matches no hook specification ({hint}); ignored"
-            )
+            problems.append(f"{info.label}: hook {caller.name!r} matches no hook specification ({hint}); ignored")
     for hook_name in HOOK_NAMES:
         function = getattr(module, hook_name, None)
         if callable(function) and pm.parse_hookimpl_opts(module, hook_name) is None:
-            info.problems.append(
-                f"{info.label}: {hook_name} is not marked with @hookimpl; ignored"
-            )
-    return None
+            problems.append(f"{info.label}: {hook_name} is not marked with @hookimpl; ignored")
+    return problems
 
 
 def _load_module(load: Callable[[], Any], info: PluginInfo, what: str) -> None:
     try:
-        module = load()
-    except Exception as exc:
-        _fail(info, f"{info.label} {what}: {_cause(exc)}; not loaded")
+        with _plugin_code():
+            module = load()
+    except _PluginFault as fault:
+        _fail(info, f"{info.label} {what}: {fault}; not loaded")
         return
     refused = _register_module(module, info.name, info)
     if refused:
@@ -339,8 +417,8 @@ def _implementations(hook_name: str) -> list[Any]:
             + [i for i in impls if i.trylast])
 
 
-def _call_each(hook_name: str) -> Iterator[tuple[str, list | None, BaseException | None]]:
-    """Call one hook's implementations one by one, yielding (plugin, register() calls, error).
+def _call_each(hook_name: str) -> Iterator[tuple[str, list | None, _PluginFault | None]]:
+    """Call one hook's implementations one by one, yielding (plugin, register() calls, fault).
 
     A plugin whose hook raises contributes nothing from that hook.
     """
@@ -351,17 +429,21 @@ def _call_each(hook_name: str) -> Iterator[tuple[str, list | None, BaseException
             calls.append((args, kwargs))
 
         try:
-            impl.function(**{arg: register for arg in impl.argnames})
-        except Exception as exc:
-            yield impl.plugin_name, None, exc
+            with _plugin_code():
+                impl.function(**{arg: register for arg in impl.argnames})
+        except _PluginFault as fault:
+            yield impl.plugin_name, None, fault
             continue
         yield impl.plugin_name, calls, None
 
 
 def _describe(value: Any) -> str:
+    if value is None:
+        return "None"
     if isinstance(value, type):
         return f"the class {value.__name__} (register an instance)"
-    return f"a {type(value).__name__}"
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 def build_registry() -> Registry:
@@ -382,15 +464,16 @@ def build_registry() -> Registry:
     def each(hook_name: str) -> Iterator[tuple[str, tuple, dict]]:
         for plugin, calls, error in _call_each(hook_name):
             if error is not None:
-                note(plugin, f"{label(plugin)}: {hook_name} raised {_cause(error)}; "
+                note(plugin, f"{label(plugin)}: {hook_name} raised {error}; "
                              "nothing it registers there is used")
                 continue
             for args, kwargs in calls or []:
                 yield plugin, args, kwargs
 
     extra_problems: list[str] = []
+    owners: dict[int, tuple[str, str]] = {}
     source_kinds: dict[str, SourceKind] = {}
-    owners: dict[str, str] = {}
+    kind_owner: dict[str, str] = {}
     for plugin, args, kwargs in each("register_checkpoint_sources"):
         try:
             kind, fetcher, cached, discard = _bind(
@@ -406,10 +489,11 @@ def build_registry() -> Registry:
                          "callables or None; ignored")
         elif kind in source_kinds:
             note(plugin, f"{label(plugin)}: source kind {kind!r} is already registered by "
-                         f"plugin {owners[kind]!r}; ignored")
+                         f"plugin {kind_owner[kind]!r}; ignored")
         else:
             source_kinds[kind] = SourceKind(fetcher, cached, discard)
-            owners[kind] = plugin
+            kind_owner[kind] = plugin
+            owners[id(source_kinds[kind])] = (plugin, f"{label(plugin)}: source kind {kind!r}")
             if plugin in infos:
                 infos[plugin].source_kinds.append(kind)
 
@@ -421,18 +505,21 @@ def build_registry() -> Registry:
         except TypeError as exc:
             note(plugin, f"{label(plugin)}: bad register() call in register_architectures: {exc}")
             continue
-        arch_name = getattr(arch, "name", None) if isinstance(arch, Architecture) else None
-        if not isinstance(arch, Architecture):
-            note(plugin, f"{label(plugin)}: register_architectures registered {_describe(arch)}, "
-                         "not an Architecture instance; ignored")
-        elif not isinstance(arch_name, str) or not arch_name:
-            note(plugin, f"{label(plugin)}: architecture class {type(arch).__name__} has no name; ignored")
+        try:
+            with _plugin_code():
+                arch_name, problem = _architecture_problem(arch)
+        except _PluginFault as fault:
+            arch_name, problem = None, (f"architecture class {type(arch).__name__}: reading what it declares "
+                                        f"raised {fault}")
+        if problem is not None:
+            note(plugin, f"{label(plugin)}: {problem}; ignored")
         elif arch_name in architectures:
             note(plugin, f"{label(plugin)}: architecture name {arch_name!r} is already taken by "
                          f"plugin {arch_owner[arch_name]!r}; ignored")
         else:
             architectures[arch_name] = arch
             arch_owner[arch_name] = plugin
+            owners[id(arch)] = (plugin, f"{label(plugin)}: architecture {arch_name!r}")
             if plugin in infos:
                 infos[plugin].architectures.append(arch_name)
 
@@ -441,16 +528,17 @@ def build_registry() -> Registry:
     for plugin, args, kwargs in each("register_catalogue_entries"):
         try:
             (entry,) = _bind(("entry",), args, kwargs)
-            if isinstance(entry, dict):
-                entry = CatalogueEntry.from_dict(entry, origin=label(plugin), custom_source_kinds=custom)
-            elif not isinstance(entry, CatalogueEntry):
-                raise CatalogueError(f"{label(plugin)}: register_catalogue_entries registered "
-                                     f"{_describe(entry)}, not a CatalogueEntry or a mapping")
         except TypeError as exc:
             note(plugin, f"{label(plugin)}: bad register() call in register_catalogue_entries: {exc}")
             continue
+        try:
+            with _plugin_code(passing=(CatalogueError,)):
+                entry = _checked_entry(entry, label(plugin), custom)
         except CatalogueError as exc:
             note(plugin, f"{exc}; entry ignored")
+            continue
+        except _PluginFault as fault:
+            note(plugin, f"{label(plugin)}: checking a catalogue entry it registered raised {fault}; entry ignored")
             continue
         entries.append(entry)
         if plugin in infos:
@@ -459,7 +547,44 @@ def build_registry() -> Registry:
     plugins = list(infos.values()) + [PluginInfo(**{**i.__dict__, "problems": list(i.problems)})
                                       for i in _failed]
     problems = list(_load_problems) + extra_problems + [m for info in plugins for m in info.problems]
-    return Registry(architectures, entries, source_kinds, plugins, problems)
+    return Registry(architectures, entries, source_kinds, plugins, problems, owners)
+
+
+def _architecture_problem(arch: Any) -> tuple[str | None, str | None]:
+    """(name, None) for an architecture the core can use, or (None, what is wrong with it)."""
+    if not isinstance(arch, Architecture):
+        return None, f"register_architectures registered {_describe(arch)}, not an Architecture instance"
+    name, kind = getattr(arch, "name", None), type(arch).__name__
+    if not isinstance(name, str) or not name:
+        return None, f"architecture class {kind} has no name"
+    for attribute, needs_entries in (("layouts", True), ("options", False)):
+        value = getattr(arch, attribute, None)
+        if (not isinstance(value, Mapping) or (needs_entries and not value)
+                or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())):
+            wanted = "a non-empty mapping" if needs_entries else "a mapping"
+            return None, f"architecture {name!r}: {attribute} must be {wanted} of names to descriptions"
+    for attribute in ("latent_space", "description"):
+        if not isinstance(getattr(arch, attribute, None), str):
+            return None, f"architecture {name!r}: {attribute} must be a string"
+    return name, None
+
+
+def _checked_entry(entry: Any, origin: str, custom_kinds: frozenset[str]) -> CatalogueEntry:
+    """A registered entry, checked as the catalogue checks its own (CatalogueError if invalid)."""
+    if isinstance(entry, dict):
+        return CatalogueEntry.from_dict(entry, origin=origin, custom_source_kinds=custom_kinds)
+    if not isinstance(entry, CatalogueEntry):
+        raise CatalogueError(f"{origin}: register_catalogue_entries registered {_describe(entry)}, "
+                             "not a CatalogueEntry or a mapping")
+    if not isinstance(entry.source, Source):
+        raise CatalogueError(f"{origin}: entry {_entry_name(entry)}: field 'source' must be a HubSource, "
+                             f"UrlSource, LocalSource or a plugin's source, not {_describe(entry.source)}")
+    return CatalogueEntry.from_dict(entry.to_dict(), origin=entry.origin or origin, custom_source_kinds=custom_kinds)
+
+
+def _entry_name(entry: CatalogueEntry) -> str:
+    name = entry.name
+    return repr(name[:40]) if isinstance(name, str) else "without a name"
 
 
 def _bind(names: tuple[str, ...], args: tuple, kwargs: dict, optional: tuple[str, ...] = ()) -> tuple:
@@ -489,3 +614,62 @@ def get_registry() -> Registry:
         for message in _registry.problems:
             _warn(message, owners.get(message))
     return _registry
+
+
+def _owner(registered: Any) -> tuple[str | None, str]:
+    """(plugin, how messages name it) of an architecture or source kind in the registry."""
+    owners = _registry.owners if _registry is not None else {}
+    if id(registered) in owners:
+        return owners[id(registered)]
+    return None, f"{type(registered).__name__} (not in the registry)"
+
+
+@contextmanager
+def plugin_call(registered: Any, what: str) -> Iterator[None]:
+    """Around a call into something a plugin registered (an architecture or a source kind) or
+    made (a generator): ``what`` says which call, e.g. "layers()".
+
+    SefaZooError and OSError pass unchanged: they name what is at fault. Anything else (a bug,
+    SystemExit, a KeyboardInterrupt no Ctrl-C caused) is a PluginError naming the plugin, the
+    exception's type and message and where it was raised. A real Ctrl-C stays KeyboardInterrupt.
+    """
+    try:
+        with _plugin_code(passing=(SefaZooError, OSError)):
+            yield
+    except _PluginFault as fault:
+        raise PluginError(f"{_owner(registered)[1]}: {what} raised {fault}{_where(fault.cause)}") from fault.cause
+
+
+def call_plugin(registered: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+    """``registered.method(*args, **kwargs)`` through ``plugin_call``."""
+    with plugin_call(registered, f"{method}()"):
+        return getattr(registered, method)(*args, **kwargs)
+
+
+def call_plugin_or_warn(registered: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+    """``call_plugin``, where the work can go on without the answer: a plugin fault is warned
+    about once and gives None."""
+    try:
+        return call_plugin(registered, method, *args, **kwargs)
+    except PluginError as exc:
+        _warn(f"{exc}; ignored", _owner(registered)[0])
+        return None
+
+
+def detect_layout(architecture: Architecture, checkpoint: Any) -> str | None:
+    """``architecture.detect(checkpoint)`` when every architecture is asked in turn: a plugin
+    whose detect fails, or answers something that is not one of its layouts, is warned about
+    once and taken as not recognising the checkpoint. Its SefaZooErrors (about the checkpoint)
+    pass unchanged."""
+    try:
+        layout = call_plugin(architecture, "detect", checkpoint)
+    except PluginError as exc:
+        _warn(f"{exc}; taken as not recognising the checkpoint", _owner(architecture)[0])
+        return None
+    if layout is None or (isinstance(layout, str) and layout in architecture.layouts):
+        return layout
+    plugin, name = _owner(architecture)
+    answer = repr(layout[:40]) if isinstance(layout, str) else _describe(layout)
+    _warn(f"{name}: detect() returned {answer}, not one of its layouts ({', '.join(architecture.layouts)}); "
+          "taken as not recognising the checkpoint", plugin)
+    return None

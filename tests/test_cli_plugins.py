@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 
 import pytest
 import torch
@@ -137,3 +138,62 @@ def test_other_commands_keep_working_next_to_a_broken_plugin(fresh_plugins, tmp_
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert (summary["architecture"], summary["layout"], summary["k"]) == ("omega", "plain", 5)
+
+
+HOSTILE_PLUGINS = {
+    "exits.py": "import sys\nsys.exit(3)\n",
+    "interrupts.py": "raise KeyboardInterrupt\n",
+    "hook_exits.py": "import sys\nfrom sefa_zoo import hookimpl\n\n\n@hookimpl\ndef register_architectures(register):\n"
+                     "    sys.exit()\n",
+    "lazy.py": plugin_file_source("lambda2") + "\n\ndef __getattr__(name):\n    raise RuntimeError(name)\n",
+    "nameless.py": plugin_file_source("mu2").replace(
+        "name = 'mu2'", "@property\n            def name(self):\n                raise ValueError('no name')"),
+    "no_source.py": textwrap.dedent(
+        """
+        from sefa_zoo import CatalogueEntry, hookimpl
+
+
+        @hookimpl
+        def register_catalogue_entries(register):
+            register(CatalogueEntry(name="nu2", architecture="lambda2", layout="plain", source=None, resolution=8,
+                                    num_layers=1, license="MIT", provenance="tests", description="no source"))
+        """
+    ),
+}
+
+
+def test_plugins_that_exit_interrupt_or_raise_are_one_warning_each(fresh_plugins, tmp_path):
+    folder = write_plugin_dir(tmp_path / "plugins", HOSTILE_PLUGINS)
+    listed_models = run("--plugins-dir", str(folder), "list", "--json")
+    assert listed_models.exit_code == 0, listed_models.output
+    assert "stylegan2-shapes" in [model["name"] for model in json.loads(listed_models.stdout)]
+    warnings = listed_models.stderr.splitlines()
+    assert len(warnings) == len(HOSTILE_PLUGINS), listed_models.stderr
+    for name in HOSTILE_PLUGINS:
+        assert len([line for line in warnings if line.startswith(f"Warning: plugin {name[:-3]!r} (")]) == 1
+
+    checkpoint = tmp_path / "lambda2.safetensors"
+    save_file({"lambda2.weight": torch.randn(12, 5, generator=torch.Generator().manual_seed(0))}, str(checkpoint))
+    result = run("--plugins-dir", str(folder), "factorize", "--checkpoint", str(checkpoint),
+                 "-o", str(tmp_path / "bank.safetensors"), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["architecture"] == "lambda2"
+    assert (tmp_path / "bank.safetensors").is_file()
+
+
+@pytest.mark.xfail(strict=True, reason="needs sefa_zoo/lookup.py to ask each architecture through "
+                                       "plugins.detect_layout (see the plugin guide)")
+def test_a_plugin_whose_detect_raises_is_one_warning_and_detection_goes_on(fresh_plugins, tmp_path):
+    broken_detect = plugin_file_source("xi2").replace(
+        'return "plain" if "xi2.weight" in checkpoint else None', 'raise RuntimeError("detect broke")')
+    folder = write_plugin_dir(tmp_path / "plugins", {"xi2.py": broken_detect,
+                                                     "omicron2.py": plugin_file_source("omicron2")})
+    checkpoint = tmp_path / "omicron2.safetensors"
+    save_file({"omicron2.weight": torch.randn(12, 5, generator=torch.Generator().manual_seed(0))}, str(checkpoint))
+    result = run("--plugins-dir", str(folder), "factorize", "--checkpoint", str(checkpoint),
+                 "-o", str(tmp_path / "bank.safetensors"), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["architecture"] == "omicron2"
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith(f"Warning: plugin 'xi2' ({folder / 'xi2.py'}): architecture 'xi2': detect() raised "
+                              "RuntimeError: detect broke (xi2.py:")

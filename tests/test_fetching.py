@@ -578,3 +578,47 @@ def test_bad_source_registrations_are_refused_with_a_warning(register_plugin):
     messages = [str(w.message) for w in record]
     assert any("'bad-sources'" in m and "'cached' and 'discard' must be callables" in m for m in messages)
     assert any("'bad-sources'" in m and "takes at most 4 argument(s), got 5" in m for m in messages)
+
+
+class FaultySources:
+    """A plugin source kind whose every function misbehaves."""
+
+    @hookimpl
+    def register_checkpoint_sources(self, register):
+        register("faulty", self.fetch, cached=self.cached)
+        register("pathless", lambda source, *, progress: None)
+
+    def fetch(self, source, *, progress):
+        return self.folder / source.params["name"]  # no such attribute: a bug
+
+    def cached(self, source):
+        raise SystemExit("cache gone")
+
+
+def test_a_plugin_source_kind_that_fails_is_one_line_naming_the_plugin(own_cache, register_plugin):
+    from sefa_zoo.errors import PluginError
+
+    register_plugin(FaultySources(), "faulty-sources")
+    e = entry(CustomSource(kind_name="faulty", params={"name": "G.pt"}, sha256=SHA))
+    line = FaultySources.fetch.__code__.co_firstlineno + 1
+    with pytest.raises(PluginError) as info:
+        fetch(e)
+    assert str(info.value) == (
+        "model 'test-model': plugin 'faulty-sources' (registered at run time): source kind 'faulty': fetcher() "
+        f"raised AttributeError: 'FaultySources' object has no attribute 'folder' (test_fetching.py:{line})"
+    )
+    with pytest.raises(PluginError, match=r"^model 'test-model': the fetcher of source kind 'pathless' returned no path$"):
+        fetch(entry(CustomSource(kind_name="pathless", params={}, sha256=SHA)))
+
+
+def test_a_plugin_cache_lookup_that_fails_is_one_warning(own_cache, register_plugin):
+    from sefa_zoo.plugins import PluginWarning
+
+    register_plugin(FaultySources(), "faulty-sources")
+    e = entry(CustomSource(kind_name="faulty", params={"name": "G.pt"}, sha256=SHA))
+    with pytest.warns(PluginWarning) as record:
+        assert cached_path(e) is None
+    assert [str(w.message) for w in record] == [
+        "plugin 'faulty-sources' (registered at run time): source kind 'faulty': cached() raised SystemExit: "
+        f"cache gone (test_fetching.py:{FaultySources.cached.__code__.co_firstlineno + 1}); ignored"
+    ]

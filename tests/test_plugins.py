@@ -7,6 +7,7 @@ while every other plugin keeps working.
 from __future__ import annotations
 
 import textwrap
+import time
 
 import pytest
 import torch
@@ -403,3 +404,238 @@ def test_registered_architecture_contract(name):
         for group, indices in arch.layer_groups(num_layers).items():
             assert isinstance(group, str) and indices
             assert all(0 <= i < num_layers for i in indices)
+
+
+# --- plugins that stop the process, raise from attributes, or register broken things ---------
+
+
+class Escape(BaseException):
+    """Neither an Exception nor a process exit: what a plugin might invent."""
+
+
+@pytest.mark.parametrize("statement, cause", [
+    ("import sys; sys.exit(3)", "SystemExit: 3"),
+    ("raise SystemExit", "SystemExit"),
+    ("raise KeyboardInterrupt", "KeyboardInterrupt"),
+    ("class Escape(BaseException): pass\nraise Escape('out')", "Escape: out"),
+])
+def test_a_plugin_that_stops_at_import_is_one_warning(fresh_plugins, tmp_path, monkeypatch, statement, cause):
+    folder = write_plugin_dir(tmp_path / "plugins", {"quitter.py": statement + "\n",
+                                                     "tau.py": plugin_file_source("tau")})
+    monkeypatch.setenv("SEFA_ZOO_PLUGINS_DIR", str(folder))
+    messages = about(plugin_warnings(get_registry), "quitter")
+    assert messages == [f"plugin 'quitter' ({folder / 'quitter.py'}) failed to import: {cause}; not loaded"]
+    assert {"tau", "dcgan"} <= set(get_registry().architectures)
+
+
+@pytest.mark.parametrize("hook", ["register_architectures", "register_catalogue_entries",
+                                  "register_checkpoint_sources"])
+@pytest.mark.parametrize("raised, cause", [
+    (SystemExit(0), "SystemExit: 0"), (KeyboardInterrupt(), "KeyboardInterrupt"), (Escape("x"), "Escape: x"),
+])
+def test_a_hook_that_stops_is_one_warning(fresh_plugins, register_plugin, hook, raised, cause):
+    class Stopping:
+        pass
+
+    def stop(register):
+        raise raised
+
+    setattr(Stopping, hook, hookimpl(staticmethod(stop)))
+    register_plugin(Stopping(), "stopping")
+    register_plugin(ArchitecturePlugin(ToyArchitecture("upsilon2")), "upsilon2-plugin")
+    messages = about(plugin_warnings(get_registry), "stopping")
+    assert messages == [f"plugin 'stopping' (registered at run time): {hook} raised {cause}; "
+                        "nothing it registers there is used"]
+    assert "upsilon2" in get_registry().architectures
+
+
+def ctrl_c_during(code: str) -> str:
+    """Plugin source that presses Ctrl-C (sends this process SIGINT) and then runs ``code``."""
+    return "import os, signal, time\n" + textwrap.dedent(code)
+
+
+@pytest.mark.parametrize("handling", [
+    "os.kill(os.getpid(), signal.SIGINT); time.sleep(5)",  # interrupted
+    "try:\n    os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\nexcept KeyboardInterrupt:\n    pass",  # swallowed
+    "try:\n    os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\n"
+    "except KeyboardInterrupt:\n    raise ImportError('interrupted')",  # turned into another error
+])
+def test_a_real_ctrl_c_during_a_plugin_import_interrupts(fresh_plugins, tmp_path, monkeypatch, handling):
+    folder = write_plugin_dir(tmp_path / "plugins", {"slow.py": ctrl_c_during(handling)})
+    monkeypatch.setenv("SEFA_ZOO_PLUGINS_DIR", str(folder))
+    with pytest.raises(KeyboardInterrupt):
+        get_registry()
+
+
+def test_a_real_ctrl_c_during_a_hook_interrupts(fresh_plugins, register_plugin):
+    import os
+    import signal
+
+    class Pressing:
+        @hookimpl
+        def register_architectures(self, register):
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+            except KeyboardInterrupt:
+                pass  # swallowed: still the user's Ctrl-C
+
+    register_plugin(Pressing(), "pressing")
+    with pytest.raises(KeyboardInterrupt):
+        get_registry()
+
+
+def test_a_module_getattr_that_raises_is_one_warning(fresh_plugins, tmp_path, monkeypatch):
+    source = plugin_file_source("phi") + textwrap.dedent(
+        """
+        def __getattr__(name):
+            raise RuntimeError(f"lazy import of {name} failed")
+        """
+    )
+    folder = write_plugin_dir(tmp_path / "plugins", {"lazy.py": source})
+    monkeypatch.setenv("SEFA_ZOO_PLUGINS_DIR", str(folder))
+    messages = about(plugin_warnings(get_registry), "lazy")
+    assert len(messages) == 1 and "raised RuntimeError: lazy import of register_" in messages[0]
+    assert "phi" in get_registry().architectures  # the hooks it has still work
+
+
+class Declares(ToyArchitecture):
+    """A toy architecture whose declared attributes are set per test."""
+
+    def __init__(self, name="chi", **declared):
+        super().__init__(name)
+        self.__dict__.update(declared)
+
+
+class NameRaises(ToyArchitecture):
+    def __init__(self):
+        pass
+
+    @property
+    def name(self):
+        raise RuntimeError("no name today")
+
+
+@pytest.mark.parametrize("arch, problem", [
+    (NameRaises(), "architecture class NameRaises: reading what it declares raised RuntimeError: no name today"),
+    (Declares(layouts=None), "architecture 'chi': layouts must be a non-empty mapping of names to descriptions"),
+    (Declares(layouts={}), "architecture 'chi': layouts must be a non-empty mapping of names to descriptions"),
+    (Declares(layouts={"toy": 3}), "architecture 'chi': layouts must be a non-empty mapping of names to descriptions"),
+    (Declares(options=["a"]), "architecture 'chi': options must be a mapping of names to descriptions"),
+    (Declares(latent_space=None), "architecture 'chi': latent_space must be a string"),
+    (Declares(description=b"x"), "architecture 'chi': description must be a string"),
+])
+def test_an_architecture_that_declares_nonsense_is_one_warning(fresh_plugins, register_plugin, arch, problem):
+    register_plugin(ArchitecturePlugin(arch, ToyArchitecture("psi")), "nonsense")
+    messages = about(plugin_warnings(get_registry), "nonsense")
+    assert messages == [f"plugin 'nonsense' (registered at run time): {problem}; ignored"]
+    assert set(get_registry().architectures) & {"chi", "psi"} == {"psi"}
+
+
+def entry_object(**changes):
+    from sefa_zoo import CatalogueEntry, LocalSource
+
+    fields = {**good_entry("omega"), "source": LocalSource(path="/models/toy.safetensors"), **changes}
+    return CatalogueEntry(**fields)
+
+
+@pytest.mark.parametrize("changes, problem", [
+    ({"source": None}, "entry 'omega': field 'source' must be a HubSource, UrlSource, LocalSource or a "
+                       "plugin's source, not None"),
+    ({"resolution": -1}, "field 'resolution' must be a positive integer"),
+    ({"name": "Not A Name"}, "field 'name' must be lowercase letters"),
+    ({"license": None}, "field 'license' is required"),
+])
+def test_a_registered_entry_object_is_checked_like_a_mapping(fresh_plugins, register_plugin, changes, problem):
+    plugin = ArchitecturePlugin(entries=(entry_object(**changes), entry_object(name="omega-good")))
+    register_plugin(plugin, "entries-plugin")
+    messages = about(plugin_warnings(get_registry), "entries-plugin")
+    assert len(messages) == 1 and problem in messages[0] and messages[0].endswith("; entry ignored")
+    assert [e.name for e in get_registry().catalogue_entries if e.name.startswith("omega")] == ["omega-good"]
+
+
+# --- the core's calls into what plugins registered ---------------------------------------------
+
+
+class Faulty(ToyArchitecture):
+    """A toy whose layers() raises what a test gives it."""
+
+    def __init__(self, name, raised):
+        super().__init__(name)
+        self.raised = raised
+
+    def layers(self, checkpoint, *, layout=None, **options):
+        raise self.raised
+
+    def detect(self, checkpoint):
+        raise self.raised
+
+
+@pytest.mark.parametrize("raised, cause", [
+    (ValueError("bad shape\nsecond line"), "ValueError: bad shape"),
+    (SystemExit(2), "SystemExit: 2"),
+    (KeyboardInterrupt(), "KeyboardInterrupt"),
+])
+def test_call_plugin_names_the_plugin_the_exception_and_where(fresh_plugins, register_plugin, raised, cause):
+    from sefa_zoo.plugins import call_plugin
+
+    register_plugin(ArchitecturePlugin(Faulty("faulty", raised)), "faulty-plugin")
+    arch = get_registry().architectures["faulty"]
+    with pytest.raises(PluginError) as info:
+        call_plugin(arch, "layers", toy_checkpoint("faulty"))
+    assert str(info.value) == (f"plugin 'faulty-plugin' (registered at run time): architecture 'faulty': "
+                               f"layers() raised {cause} (test_plugins.py:{Faulty.layers.__code__.co_firstlineno + 1})")
+
+
+@pytest.mark.parametrize("raised", [LayoutError("not my layout"), FileNotFoundError(2, "gone", "/x")])
+def test_call_plugin_passes_errors_that_name_what_is_at_fault(fresh_plugins, register_plugin, raised):
+    from sefa_zoo.plugins import call_plugin
+
+    register_plugin(ArchitecturePlugin(Faulty("faulty2", raised)), "faulty2-plugin")
+    with pytest.raises(type(raised)) as info:
+        call_plugin(get_registry().architectures["faulty2"], "layers", toy_checkpoint("faulty2"))
+    assert info.value is raised
+
+
+class Answers(ToyArchitecture):
+    def __init__(self, name, answer):
+        super().__init__(name)
+        self.answer = answer
+
+    def detect(self, checkpoint):
+        return self.answer
+
+
+def test_detect_layout_skips_a_failing_or_wrong_detect_with_one_warning(fresh_plugins, register_plugin):
+    from sefa_zoo.plugins import detect_layout
+
+    register_plugin(ArchitecturePlugin(Faulty("sig2", RuntimeError("detect broke")), Answers("sig3", "nvidia"),
+                                       Answers("sig4", 7), ToyArchitecture("sig5")), "sig-plugin")
+    registry = get_registry()
+    checkpoint = toy_checkpoint("sig5")
+    answers = []
+
+    def detect_each():
+        answers.append([detect_layout(registry.architectures[n], checkpoint) for n in ("sig2", "sig3", "sig4", "sig5")])
+
+    first, again = (about(plugin_warnings(detect_each), "sig-plugin") for _ in range(2))
+    assert answers == [[None, None, None, "toy"]] * 2
+    prefix = "plugin 'sig-plugin' (registered at run time): architecture"
+    assert first == [
+        f"{prefix} 'sig2': detect() raised RuntimeError: detect broke (test_plugins.py:"
+        f"{Faulty.detect.__code__.co_firstlineno + 1}); taken as not recognising the checkpoint",
+        f"{prefix} 'sig3': detect() returned 'nvidia', not one of its layouts (toy); taken as not recognising "
+        "the checkpoint",
+        f"{prefix} 'sig4': detect() returned an int, not one of its layouts (toy); taken as not recognising "
+        "the checkpoint",
+    ]
+    assert again == []
+
+
+def test_detect_layout_passes_errors_about_the_checkpoint(fresh_plugins, register_plugin):
+    from sefa_zoo import CheckpointError
+    from sefa_zoo.plugins import detect_layout
+
+    register_plugin(ArchitecturePlugin(Faulty("sig6", CheckpointError("G.pt: truncated"))), "sig6-plugin")
+    with pytest.raises(CheckpointError, match="truncated"):
+        detect_layout(get_registry().architectures["sig6"], toy_checkpoint())
