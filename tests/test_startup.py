@@ -26,3 +26,15 @@ print("HEAVY", ",".join(heavy))
 def test_commands_that_need_no_torch_do_not_import_it(argv):
     out = subprocess.run([sys.executable, "-c", CHECK, *argv], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "HEAVY", (argv, out.stdout[-300:], out.stderr[-300:])
+
+
+def test_names_and_submodules_load_on_first_use():
+    code = ("import sys, sefa_zoo; assert 'torch' not in sys.modules; "
+            "assert sefa_zoo.loading.open_checkpoint is sefa_zoo.open_checkpoint; "
+            "assert sorted(dir(sefa_zoo)) == sorted(sefa_zoo.__all__); "
+            "missing = [n for n in sefa_zoo.__all__ if getattr(sefa_zoo, n, None) is None]; assert not missing, missing")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    with pytest.raises(AttributeError):
+        import sefa_zoo
+
+        sefa_zoo.no_such_name
