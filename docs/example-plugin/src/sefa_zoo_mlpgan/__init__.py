@@ -11,8 +11,9 @@ from pathlib import Path
 from sefa_zoo import hookimpl
 
 from .architecture import MLPGAN
-from .checkpoints import DEMO
 
+# The shipped demo: written by `python -m sefa_zoo_mlpgan.checkpoints` with these settings.
+DEMO = dict(z_dim=8, hidden=32, channels=3, resolution=4, seed=0)
 DEMO_FILE = Path(__file__).resolve().with_name("demo.safetensors")
 DEMO_SHA256 = "3a0a896833fe533baecb43d413fd802922d0c22ca7f3cf8602f82ed1e15746df"
 

@@ -13,9 +13,8 @@ from safetensors.torch import save_file
 
 from sefa_zoo import atomic_path
 
+from . import DEMO
 from .network import MLPGenerator
-
-DEMO = dict(z_dim=8, hidden=32, channels=3, resolution=4, seed=0)
 
 
 def random_generator(*, z_dim: int, hidden: int, channels: int, resolution: int, seed: int) -> MLPGenerator:
