@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from .errors import CheckpointError, UnsafeCheckpointError
-from .safe_unpickler import Budget, RefusedGlobalError, RefusedPickleError, unpickle
+from .safe_unpickler import AllowList, Budget, RefusedGlobalError, RefusedPickleError, unpickle
 from .torch_files import read_legacy, read_torch_zip, torch_globals
 
 PERSISTENCE_VERSION = 6  # torch_utils.persistence._version in stylegan2-ada-pytorch and stylegan3
@@ -55,27 +55,27 @@ def _persistent_object(meta: Any) -> PersistentObject:
     return PersistentObject(meta["class_name"], dict(state))
 
 
-def allowed_globals(label: str = "<pickle>", limit: int = 0, budget: Budget | None = None) -> dict[tuple[str, str], Any]:
+def allowed_globals(label: str = "<pickle>", limit: int = 0, budget: Budget | None = None) -> AllowList:
     """Every global an NVIDIA pickle of ``limit`` bytes may name, as (module, name) -> what it becomes."""
     budget = budget or Budget(limit)
+    in_blobs = AllowList(torch_globals(label, limit))
 
     def storage_from_bytes(blob: Any) -> torch.storage.TypedStorage:
         if not isinstance(blob, (bytes, bytearray)):
             raise RefusedPickleError("torch.storage._load_from_bytes called without bytes")
         read = read_torch_zip if blob[:4] == b"PK\x03\x04" else read_legacy
-        storage = read(blob, label, budget)
+        storage = read(blob, label, budget, in_blobs)
         if not isinstance(storage, torch.storage.TypedStorage):
             raise pickle.UnpicklingError("torch.storage._load_from_bytes did not hold a storage")
         return storage
 
-    allowed = torch_globals(label, limit)
-    allowed.update({
+    return AllowList({
+        **in_blobs,
         ("torch_utils.persistence", "_reconstruct_persistent_obj"): _persistent_object,
         ("dnnlib.util", "EasyDict"): _EasyDict,
         ("dnnlib", "EasyDict"): _EasyDict,
         ("torch.storage", "_load_from_bytes"): storage_from_bytes,
     })
-    return allowed
 
 
 def load_nvidia_pickle(path: str | os.PathLike[str]) -> Any:

@@ -74,6 +74,17 @@ class BoundedReader:
         return len(data)
 
 
+class AllowList(dict):
+    """(module, name) -> what that global becomes; ``callables`` are the ids of those REDUCE may call.
+
+    Made once and shared by the many small pickles of one file (NVIDIA pickles hold one per tensor).
+    """
+
+    def __init__(self, table: Mapping[tuple[str, str], Any] = {}):
+        super().__init__(table)
+        self.callables = frozenset(id(value) for value in self.values() if callable(value))
+
+
 class Budget:
     """Work charged against a limit proportional to the file's size."""
 
@@ -170,9 +181,8 @@ class SafeUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         persistent_load: Callable[[Any], Any] | None = None,
     ):
         super().__init__(BoundedReader(file, size), encoding="latin1")
-        self._allowed = allowed
-        self._callables = {id(v) for v in allowed.values() if callable(v) and not isinstance(v, type)}
-        self._callables |= {id(v) for v in allowed.values() if isinstance(v, type) and v not in (numpy.ndarray,)}
+        self._allowed = allowed if isinstance(allowed, AllowList) else AllowList(allowed)
+        self._callables = self._allowed.callables
         self._newobj_classes = _NEWOBJ_CLASSES + newobj_classes
         self._build_classes = (OrderedDict, argparse.Namespace) + newobj_classes
         self._mapping_classes = _MAPPINGS + tuple(c for c in newobj_classes if issubclass(c, dict))

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from .errors import CheckpointError
-from .safe_unpickler import Budget, RefusedPickleError, latin1_encode, numpy_globals, unpickle
+from .safe_unpickler import AllowList, Budget, RefusedPickleError, latin1_encode, numpy_globals, unpickle
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -55,6 +55,11 @@ def storage_types() -> dict[str, StorageType]:
             if storage_class.__name__.endswith("Storage") and isinstance(dtype, torch.dtype):
                 found.setdefault(storage_class.__name__, StorageType(dtype))
     return found
+
+
+@cache
+def _torch_dtypes() -> dict[tuple[str, str], torch.dtype]:
+    return {("torch", name): getattr(torch, name) for name in dir(torch) if isinstance(getattr(torch, name), torch.dtype)}
 
 
 _QUANTIZED = frozenset([torch.qint8, torch.quint8, torch.qint32, torch.quint4x2, torch.quint2x4])
@@ -136,9 +141,7 @@ def torch_globals(label: str, limit: int) -> dict[tuple[str, str], Any]:
         ("_codecs", "encode"): latin1_encode,
         ("argparse", "Namespace"): argparse.Namespace,
     }
-    for name in dir(torch):
-        if isinstance(getattr(torch, name), torch.dtype):
-            table["torch", name] = getattr(torch, name)
+    table.update(_torch_dtypes())
     for name, storage_type in storage_types().items():
         table["torch", name] = storage_type
     table["torch.storage", "UntypedStorage"] = storage_types()["UntypedStorage"]
@@ -216,10 +219,14 @@ def _storage_id(pid: Any, length: int) -> tuple[StorageType, str, int, Any]:
 # torch zip
 
 
-def read_torch_zip(buffer: Any, label: str, budget: Budget | None = None) -> Any:
-    """The object tree of a torch zip held in ``buffer`` (an mmap or bytes), tensors viewing it."""
+def read_torch_zip(buffer: Any, label: str, budget: Budget | None = None, allowed: AllowList | None = None) -> Any:
+    """The object tree of a torch zip held in ``buffer`` (an mmap or bytes), tensors viewing it.
+
+    ``budget`` and ``allowed`` are those of an enclosing file, for a storage blob inside one.
+    """
     size = len(buffer)
     budget = budget or Budget(size)
+    allowed = allowed or AllowList(torch_globals(label, size))
     try:
         archive = zipfile.ZipFile(io.BytesIO(buffer) if isinstance(buffer, (bytes, bytearray)) else buffer)
         members = {info.filename: info for info in archive.infolist()}
@@ -253,7 +260,7 @@ def read_torch_zip(buffer: Any, label: str, budget: Budget | None = None) -> Any
         return found
 
     data = _member(buffer, members[pickles[0]], label)
-    return unpickle(io.BytesIO(data), len(data), torch_globals(label, size), label=label, budget=budget,
+    return unpickle(io.BytesIO(data), len(data), allowed, label=label, budget=budget,
                     persistent_load=persistent_load)
 
 
@@ -279,10 +286,12 @@ def _member(buffer: Any, info: zipfile.ZipInfo, label: str) -> bytes:
 # legacy torch
 
 
-def read_legacy(buffer: Any, label: str, budget: Budget | None = None) -> Any:
-    """The object tree of a legacy torch file held in ``buffer``, tensors viewing it."""
+def read_legacy(buffer: Any, label: str, budget: Budget | None = None, allowed: AllowList | None = None) -> Any:
+    """The object tree of a legacy torch file held in ``buffer``, tensors viewing it (``budget``
+    and ``allowed`` as for read_torch_zip)."""
     size = len(buffer)
     budget = budget or Budget(size)
+    allowed = allowed or AllowList(torch_globals(label, size))
     stream = io.BytesIO(buffer) if isinstance(buffer, (bytes, bytearray)) else buffer
     stream.seek(0)
 
@@ -295,7 +304,6 @@ def read_legacy(buffer: Any, label: str, budget: Budget | None = None) -> Any:
     if not (isinstance(sys_info, dict) and sys_info.get("little_endian") is True):
         raise CheckpointError(f"{label}: is a big-endian torch file; sefa-zoo reads little-endian ones only")
     tree_start = stream.tell()
-    allowed = torch_globals(label, size)
     claimed: dict[str, tuple[StorageType, int]] = {}
 
     def note_storage(pid: Any) -> Any:
