@@ -290,7 +290,7 @@ def test_checkpoint_saved_from_cuda_loads_to_cpu(tmp_path, monkeypatch, containe
 # VmHWM, not ru_maxrss: a child's ru_maxrss starts from the (large) forking parent's.
 MEASURE = r"""
 import json, sys
-import sefa_zoo
+import sefa_zoo.loading, safetensors.torch  # the code itself is not what is measured
 
 def peak():
     with open("/proc/self/status") as f:
