@@ -29,6 +29,7 @@ _LAZY = {
     "save_bank": ".bank",
     "Checkpoint": ".checkpoint",
     "CatalogueEntry": ".entry",
+    "CatalogueWarning": ".catalogue",
     "Factorization": ".factorizer", "factorize": ".factorizer",
     "cached_path": ".fetching", "fetch": ".fetching",
     "hookimpl": ".hookspecs",
@@ -68,7 +69,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "Architecture", "BankError", "CatalogueEntry", "CatalogueError", "Checkpoint", "CheckpointError",
+    "Architecture", "BankError", "CatalogueEntry", "CatalogueError", "CatalogueWarning", "Checkpoint", "CheckpointError",
     "DirectionBank", "EditPlan", "Factorization", "FetchError", "Generator", "HubSource", "LayerSpecError",
     "LayoutError", "LocalSource", "OutputPathError", "PersistentModule", "PluginError", "PluginWarning", "ProjectionLayer",
     "RenderedEdits", "SefaZooError",

@@ -22,12 +22,11 @@ import torch
 from .architecture import Architecture, Generator
 from .bank import DirectionBank, load_bank, validate
 from .checkpoint import Checkpoint
-from .conventions import DEFAULT_TRUNCATION_CUTOFF, DEFAULT_TRUNCATION_PSI
+from .conventions import DEFAULT_TRUNCATION_CUTOFF, DEFAULT_TRUNCATION_PSI, MAX_SEED
 from .errors import BankError, CheckpointError, SefaZooError
 from .loading import open_checkpoint
 from .lookup import detect, get_architecture
 
-MAX_SEED = 2**32 - 1  # numpy's RandomState takes 32-bit seeds
 
 ModelSource = str | os.PathLike[str] | Generator
 

@@ -249,6 +249,13 @@ def test_output_folder_is_checked_before_anything_is_rendered(dcgan_file, tmp_pa
     assert folder_contents(tmp_path) == before
 
 
+def test_a_seed_beyond_numpys_range_is_refused_before_factorizing(dcgan_file, tmp_path, monkeypatch):
+    _refuse_to_factorize(monkeypatch)
+    result = run("edit", "--checkpoint", dcgan_file, "--seeds", "0,5000000000", "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert re.fullmatch(r"Error: seed 5000000000 [^\n]+ valid seeds are 0-4294967295\n", result.stderr), result.stderr
+
+
 def test_unwritable_output_folder_is_found_before_rendering(dcgan_file, unwritable_folder, monkeypatch):
     _refuse_to_factorize(monkeypatch)
     for output in (unwritable_folder, unwritable_folder / "new" / "out"):

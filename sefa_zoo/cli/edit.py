@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from ..catalogue import get_entry
-from ..conventions import DEFAULT_TRUNCATION_CUTOFF
+from ..conventions import DEFAULT_TRUNCATION_CUTOFF, MAX_SEED
 from ..errors import SefaZooError
 from ..hashing import sha256_file
 
@@ -128,7 +128,7 @@ def edit(
         raise SefaZooError("--layers chooses what to factorize; with --bank the bank's own layers are edited")
     if model is not None:
         get_entry(model)
-    seed_list = parse_index_list(seeds, what="seed")
+    seed_list = parse_index_list(seeds, what="seed", limit=MAX_SEED + 1)
     start, stop = distance_range
     if not (math.isfinite(start) and math.isfinite(stop)):
         raise SefaZooError("--range needs two finite numbers")
