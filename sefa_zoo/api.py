@@ -17,6 +17,7 @@ from .hashing import sha256_file
 from .layers import parse_layer_spec
 from .loading import open_checkpoint
 from .lookup import detect, get_architecture
+from .plugins import call_plugin
 
 
 def layer_table(
@@ -28,7 +29,7 @@ def layer_table(
 ) -> tuple[Architecture, str, list[ProjectionLayer]]:
     """The architecture, layout and projection-layer table of ``checkpoint``."""
     arch, layout = detect(checkpoint, architecture, layout)
-    table = arch.layers(checkpoint, layout=layout, **dict(options or {}))
+    table = call_plugin(arch, "layers", checkpoint, layout=layout, **dict(options or {}))
     if not table:
         raise SefaZooError(f"{checkpoint.label}: architecture {arch.name!r} found no projection layers")
     return arch, layout, table
@@ -37,7 +38,7 @@ def layer_table(
 def select_layers(arch: Architecture, table: list[ProjectionLayer], spec: str) -> list[ProjectionLayer]:
     """The layers of ``table`` whose latent index ``spec`` selects (several layers may share one)."""
     num_indices = max(layer.index for layer in table) + 1
-    wanted = set(parse_layer_spec(spec, num_indices, arch.layer_groups(num_indices)))
+    wanted = set(parse_layer_spec(spec, num_indices, call_plugin(arch, "layer_groups", num_indices)))
     return [layer for layer in table if layer.index in wanted]
 
 
@@ -57,8 +58,8 @@ def factorize_checkpoint(
     """SeFa directions of an opened checkpoint, as a DirectionBank."""
     arch, layout, table = layer_table(checkpoint, architecture=architecture, layout=layout, options=options)
     selected = select_layers(arch, table, layers)
-    matrices = arch.projection(
-        checkpoint, sorted({layer.index for layer in selected}), layout=layout, **dict(options or {})
+    matrices = call_plugin(
+        arch, "projection", checkpoint, sorted({layer.index for layer in selected}), layout=layout, **dict(options or {})
     )
     result = factorize(matrices, k=k, normalize=normalize)
     return bank_from_factorization(
@@ -96,7 +97,7 @@ def factorize_model(name: str, *, progress: bool = True, **kwargs: Any) -> Direc
     entry = get_entry(name)
     # The catalogue knows the layer count: a bad spec fails before a long download.
     arch = get_architecture(entry.architecture)
-    parse_layer_spec(kwargs.get("layers", "all"), entry.num_layers, arch.layer_groups(entry.num_layers))
+    parse_layer_spec(kwargs.get("layers", "all"), entry.num_layers, call_plugin(arch, "layer_groups", entry.num_layers))
     checkpoint, entry, path = open_model(name, progress=progress)
     return factorize_checkpoint(
         checkpoint,

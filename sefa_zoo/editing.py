@@ -26,6 +26,7 @@ from .conventions import DEFAULT_TRUNCATION_CUTOFF, DEFAULT_TRUNCATION_PSI, MAX_
 from .errors import BankError, CheckpointError, SefaZooError
 from .loading import open_checkpoint
 from .lookup import detect, get_architecture
+from .plugins import call_plugin, plugin_call
 
 
 ModelSource = str | os.PathLike[str] | Generator
@@ -192,7 +193,7 @@ def codes_from_seeds(
     _check_batch_size(batch_size)
     psi = default_truncation_psi(generator) if truncation_psi is None else float(truncation_psi)
     z = latents_from_seeds(seeds, generator.z_dim).to(device_of(generator))
-    with torch.inference_mode():
+    with torch.inference_mode(), plugin_call(generator, "map()"):
         parts = [
             generator.map(z[i:i + batch_size], truncation_psi=psi, truncation_cutoff=truncation_cutoff)
             for i in range(0, len(z), batch_size)
@@ -228,7 +229,7 @@ def _edit_batches(
     for start in range(0, total, batch_size):
         flat = np.arange(start, min(total, start + batch_size))
         # inside the loop, not around the yield: the caller's code must not run in inference mode
-        with torch.inference_mode():
+        with torch.inference_mode(), plugin_call(generator, "synthesize()"):
             d, s, a = (torch.from_numpy(i).to(device) for i in np.unravel_index(flat, plan.shape))
             codes = base[s].clone()
             codes[:, layers, :] += (distances[a, None] * directions[d])[:, None, :]
@@ -302,7 +303,7 @@ def _looks_like_file(source: str | os.PathLike[str]) -> bool:
 def _build(
     arch: Architecture, checkpoint: Checkpoint, layout: str, device: str | torch.device, **extra: object
 ) -> Generator:
-    generator = arch.build_generator(checkpoint, layout=layout, device=device, **extra)
+    generator = call_plugin(arch, "build_generator", checkpoint, layout=layout, device=device, **extra)
     if not isinstance(generator, Generator):
         raise SefaZooError(
             f"architecture {arch.name!r} built a generator without z_dim, latent_dim, num_layers, map and synthesize"

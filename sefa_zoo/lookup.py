@@ -7,7 +7,7 @@ import difflib
 from .architecture import Architecture
 from .checkpoint import Checkpoint
 from .errors import CheckpointError, LayoutError, UnknownArchitectureError
-from .plugins import get_registry
+from .plugins import call_plugin, detect_layout, get_registry
 
 
 def suggest(name: str, candidates: list[str]) -> str:
@@ -52,13 +52,13 @@ def detect(
         arch = architecture_of_layout(layout)
     else:
         return _detect_by_content(checkpoint)
-    return arch, arch.resolve_layout(checkpoint, layout)
+    return arch, call_plugin(arch, "resolve_layout", checkpoint, layout)
 
 
 def _detect_by_content(checkpoint: Checkpoint) -> tuple[Architecture, str]:
     matches = []
     for arch in get_registry().architectures.values():
-        found = arch.detect(checkpoint)
+        found = detect_layout(arch, checkpoint)
         if found is not None:
             matches.append((arch, found))
     if not matches:

@@ -181,8 +181,6 @@ def test_plugins_that_exit_interrupt_or_raise_are_one_warning_each(fresh_plugins
     assert (tmp_path / "bank.safetensors").is_file()
 
 
-@pytest.mark.xfail(strict=True, reason="needs sefa_zoo/lookup.py to ask each architecture through "
-                                       "plugins.detect_layout (see the plugin guide)")
 def test_a_plugin_whose_detect_raises_is_one_warning_and_detection_goes_on(fresh_plugins, tmp_path):
     broken_detect = plugin_file_source("xi2").replace(
         'return "plain" if "xi2.weight" in checkpoint else None', 'raise RuntimeError("detect broke")')

@@ -639,3 +639,35 @@ def test_detect_layout_passes_errors_about_the_checkpoint(fresh_plugins, registe
     register_plugin(ArchitecturePlugin(Faulty("sig6", CheckpointError("G.pt: truncated"))), "sig6-plugin")
     with pytest.raises(CheckpointError, match="truncated"):
         detect_layout(get_registry().architectures["sig6"], toy_checkpoint())
+
+
+class _BrokenArchitecture(ToyArchitecture):
+    """A toy whose method ``broken`` raises a plain bug, as a third party's plugin might."""
+
+    def __init__(self, broken: str):
+        super().__init__(f"broken-{broken.replace('_', '-')}")
+        self.broken = broken
+
+    def __getattribute__(self, name):
+        if name == object.__getattribute__(self, "broken"):
+            raise_bug = lambda *args, **kwargs: [][1]  # noqa: E731  an IndexError from plugin code
+            return raise_bug
+        return object.__getattribute__(self, name)
+
+
+@pytest.mark.parametrize("method", ["layers", "projection", "layer_groups", "build_generator"])
+def test_a_plugin_bug_in_an_architecture_method_is_one_line_naming_the_plugin(register_plugin, method):
+    from sefa_zoo import PluginError, factorize_checkpoint
+    from sefa_zoo.editing import _build
+
+    arch = _BrokenArchitecture(method)
+    register_plugin(ArchitecturePlugin(arch), "broken-arch-plugin")
+    get_registry()
+    checkpoint = toy_checkpoint(arch.name)
+    with pytest.raises(PluginError) as error:
+        if method == "build_generator":
+            _build(arch, checkpoint, "toy", "cpu")
+        else:
+            factorize_checkpoint(checkpoint)
+    message = str(error.value)
+    assert "\n" not in message and "broken-arch-plugin" in message and f"{method}() raised IndexError" in message
