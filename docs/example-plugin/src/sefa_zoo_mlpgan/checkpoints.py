@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
 from sefa_zoo import atomic_path
 
@@ -42,8 +42,9 @@ def write_checkpoint(
     network = random_generator(z_dim=z_dim, hidden=hidden, channels=channels, resolution=resolution, seed=seed)
     tensors = {prefix + name: tensor.contiguous() for name, tensor in network.state_dict().items()}
     path = Path(path)
+    data = safetensors_bytes(tensors, metadata={"format": "pt"})  # save_file adds a temporary file of its own
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "pt"})
+        tmp.write_bytes(data)
     return path
 
 
