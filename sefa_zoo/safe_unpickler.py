@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import _compat_pickle
 import argparse
-import io
 import pickle
 import struct
 from collections import Counter, OrderedDict
@@ -465,7 +464,3 @@ def latin1_encode(text: str, encoding: str = "latin1") -> bytes:
 def unpickle(file: Any, size: int, allowed: Mapping[tuple[str, str], Any], **options: Any) -> Any:
     """One object from ``size`` bytes of ``file`` (see SafeUnpickler for the options)."""
     return SafeUnpickler(file, size, allowed, **options).load()
-
-
-def unpickle_bytes(data: bytes, allowed: Mapping[tuple[str, str], Any], **options: Any) -> Any:
-    return unpickle(io.BytesIO(data), len(data), allowed, **options)

@@ -172,13 +172,20 @@ def test_plugins_that_exit_interrupt_or_raise_are_one_warning_each(fresh_plugins
     for name in HOSTILE_PLUGINS:
         assert len([line for line in warnings if line.startswith(f"Warning: plugin {name[:-3]!r} (")]) == 1
 
-    checkpoint = tmp_path / "lambda2.safetensors"
-    save_file({"lambda2.weight": torch.randn(12, 5, generator=torch.Generator().manual_seed(0))}, str(checkpoint))
+    factorize_with_plugins(folder, "lambda2", tmp_path)
+    assert (tmp_path / "bank.safetensors").is_file()
+
+
+def factorize_with_plugins(folder, architecture: str, tmp_path):
+    """`sefa-zoo --plugins-dir FOLDER factorize` of a checkpoint only ``architecture`` recognises."""
+    checkpoint = tmp_path / f"{architecture}.safetensors"
+    weight = torch.randn(12, 5, generator=torch.Generator().manual_seed(0))
+    save_file({f"{architecture}.weight": weight}, str(checkpoint))
     result = run("--plugins-dir", str(folder), "factorize", "--checkpoint", str(checkpoint),
                  "-o", str(tmp_path / "bank.safetensors"), "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["architecture"] == "lambda2"
-    assert (tmp_path / "bank.safetensors").is_file()
+    assert json.loads(result.stdout)["architecture"] == architecture
+    return result
 
 
 def test_a_plugin_whose_detect_raises_is_one_warning_and_detection_goes_on(fresh_plugins, tmp_path):
@@ -186,12 +193,7 @@ def test_a_plugin_whose_detect_raises_is_one_warning_and_detection_goes_on(fresh
         'return "plain" if "xi2.weight" in checkpoint else None', 'raise RuntimeError("detect broke")')
     folder = write_plugin_dir(tmp_path / "plugins", {"xi2.py": broken_detect,
                                                      "omicron2.py": plugin_file_source("omicron2")})
-    checkpoint = tmp_path / "omicron2.safetensors"
-    save_file({"omicron2.weight": torch.randn(12, 5, generator=torch.Generator().manual_seed(0))}, str(checkpoint))
-    result = run("--plugins-dir", str(folder), "factorize", "--checkpoint", str(checkpoint),
-                 "-o", str(tmp_path / "bank.safetensors"), "--json")
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["architecture"] == "omicron2"
+    result = factorize_with_plugins(folder, "omicron2", tmp_path)
     [warning] = result.stderr.splitlines()
     assert warning.startswith(f"Warning: plugin 'xi2' ({folder / 'xi2.py'}): architecture 'xi2': detect() raised "
                               "RuntimeError: detect broke (xi2.py:")

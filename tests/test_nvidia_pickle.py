@@ -373,7 +373,7 @@ def test_every_dtype_and_odd_layout_is_bit_exact(tmp_path):
     assert torch.equal(ckpt["G_ema.f16"].double(), tensors["f16"].double())
 
 
-def test_storage_blob_in_an_unexpected_layout_falls_back_to_weights_only_torch_load(tmp_path):
+def test_a_storage_blob_in_the_zip_format_is_read_too(tmp_path):
     tensor = torch.randn(4, 3)
     zipped = tmp_path / "blob.pt"
     torch.save(tensor.untyped_storage(), zipped)  # a zip-format blob, not the legacy one torch pickles
