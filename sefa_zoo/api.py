@@ -18,6 +18,7 @@ from .layers import parse_layer_spec
 from .loading import open_checkpoint
 from .lookup import detect, get_architecture
 from .plugins import call_plugin
+from .sources import LocalSource, Source
 
 
 def layer_table(
@@ -105,6 +106,12 @@ def factorize_model(name: str, *, progress: bool = True, **kwargs: Any) -> Direc
         layout=entry.layout,
         model=entry.name,
         checkpoint_sha256=entry.source.sha256 or sha256_file(path),
-        checkpoint_source=entry.source.describe(),
+        checkpoint_source=_shareable(entry.source),
         **kwargs,
     )
+
+
+def _shareable(source: Source) -> str:
+    """How a bank names its checkpoint's source: a local file by its name only (banks get shared;
+    the sha256 identifies the file), any other source as it describes itself."""
+    return Path(source.path).name if isinstance(source, LocalSource) else source.describe()

@@ -15,6 +15,7 @@ from sefa_zoo import (
     SynthesisUnavailableError,
     codes_from_seeds,
     factorize_file,
+    factorize_model,
     latents_from_seeds,
     load_generator,
     plan_edits,
@@ -210,6 +211,8 @@ def test_a_bank_made_in_memory_is_validated_before_rendering(fake_generator, fak
 def test_a_banks_checkpoint_source_names_the_file_not_its_folders(fake_wplus, fake_bank):
     assert fake_bank.checkpoint_source == fake_wplus.name
     assert str(fake_wplus.parent) not in fake_bank.checkpoint_source
+    shipped = factorize_model("stylegan2-shapes", progress=False)  # a local catalogue source
+    assert shipped.checkpoint_source == "stylegan2-shapes.safetensors"
 
 
 @pytest.mark.parametrize("kwargs, message", [
