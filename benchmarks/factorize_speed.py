@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from doc_sections import write_section
+
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
 LAYOUTS = {  # name -> (plugin layout, file name)
@@ -175,11 +177,7 @@ def main() -> None:
     text = "\n".join(table) + "\n"
     print(text)
     if args.write:
-        marker_start, marker_end = "<!-- factorize-speed:start -->", "<!-- factorize-speed:end -->"
-        doc = args.write.read_text() if args.write.exists() else f"{marker_start}\n{marker_end}\n"
-        head, _, rest = doc.partition(marker_start)
-        _, _, tail = rest.partition(marker_end)
-        args.write.write_text(f"{head}{marker_start}\n{text}{marker_end}{tail}")
+        write_section(args.write, "factorize-speed", text)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from doc_sections import write_section
+
 COMMANDS = (["--help"], ["list"], ["plugins"])
 RUN = "import sys; from sefa_zoo.__main__ import main; sys.argv[0] = 'sefa-zoo'; main()"
 WITH_TORCH = "import torch; " + RUN
@@ -51,11 +53,7 @@ def main() -> None:
         print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
     if args.write:
-        start, end = "<!-- startup-speed:start -->", "<!-- startup-speed:end -->"
-        doc = args.write.read_text() if args.write.exists() else f"{start}\n{end}\n"
-        head, _, rest = doc.partition(start)
-        _, _, tail = rest.partition(end)
-        args.write.write_text(f"{head}{start}\n{text}{end}{tail}")
+        write_section(args.write, "startup-speed", text)
 
 
 if __name__ == "__main__":

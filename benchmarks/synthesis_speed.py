@@ -34,6 +34,8 @@ import types
 from collections.abc import Callable
 from pathlib import Path
 
+from doc_sections import write_section
+
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work" / "synthesis"
 BATCH_SIZES = (1, 8)
@@ -210,19 +212,8 @@ def markdown(rows: list[dict], args: argparse.Namespace, reference_note: str) ->
     return "\n".join(lines) + "\n"
 
 
-def write_section(doc_path: Path, text: str) -> None:
-    from sefa_zoo import atomic_path
-
-    start, end = "<!-- synthesis-speed:start -->", "<!-- synthesis-speed:end -->"
-    doc = doc_path.read_text() if doc_path.exists() else ""
-    if start in doc:
-        head, _, rest = doc.partition(start)
-        _, _, tail = rest.partition(end)
-    else:
-        head = doc + ("\n" if doc else "") + "## Synthesis throughput (`benchmarks/synthesis_speed.py`)\n\n"
-        tail = "\n"
-    with atomic_path(doc_path) as tmp:
-        Path(tmp).write_text(f"{head}{start}\n{text}{end}{tail}")
+def write_results(doc_path: Path, text: str) -> None:
+    write_section(doc_path, "synthesis-speed", text, "## Synthesis throughput (`benchmarks/synthesis_speed.py`)")
 
 
 def main() -> None:
@@ -263,7 +254,7 @@ def main() -> None:
     text = markdown(rows, args, reference_note)
     print(text)
     if args.write:
-        write_section(args.write, text)
+        write_results(args.write, text)
 
 
 def _git_head(repo: Path) -> str:
