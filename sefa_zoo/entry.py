@@ -17,7 +17,7 @@ _OPTIONAL_STR = ("license_short", "notes")
 # (a layer spec of 'all' lists every layer).
 _MAX_PIXELS = 1 << 16
 _REQUIRED_INT = {"resolution": _MAX_PIXELS, "num_layers": 1 << 12}
-_OPTIONAL_INT = {"z_dim": 1 << 16, "w_dim": 1 << 16}
+_OPTIONAL_INT = {"z_dim": 1 << 16, "w_dim": 1 << 16, "approx_size": 1 << 50}
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,8 @@ class CatalogueEntry:
     notes: str | None = None
     # a few words for `sefa-zoo list` where ``license`` is long; None: derived from ``license``
     license_short: str | None = None
+    # a rounded size in bytes, shown where the source's exact size is unknown; never checked
+    approx_size: int | None = None
     origin: str = field(default="", compare=False)
 
     @classmethod

@@ -117,7 +117,7 @@ def test_shipped_entries_are_pinned_and_consistent(config_dir, name):
 def test_shipped_entries_say_what_is_not_known(config_dir, name):
     entry = get_entry(name)
     if entry.source.size is None:
-        assert "exact size is not recorded" in entry.notes or "size unknown" in entry.notes
+        assert entry.approx_size is not None or "size unknown" in entry.notes
     if entry.source.sha256 is None:
         assert "the first download shows the file's hash" in entry.notes
     # the short label `sefa-zoo list` shows must not hide a non-commercial licence

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from sefa_zoo import CatalogueEntry
 from sefa_zoo.catalogue import load_catalogue
 from sefa_zoo.fetching import cached_path
-from sefa_zoo.cli.catalogue import human_size, short_license
+from sefa_zoo.cli.catalogue import entry_size, human_size, short_license
 from sefa_zoo.cli.main import app
 
 runner = CliRunner()
@@ -87,7 +87,7 @@ def test_list_shows_every_model(config_dir):
     for name, entry in catalogue.entries.items():
         cached = "yes" if cached_path(entry) is not None else "no"  # only the shipped demo model is local
         assert rows[name] == {"name": name, "architecture": entry.architecture, "resolution": str(entry.resolution),
-                              "layers": str(entry.num_layers), "size": human_size(entry.source.size),
+                              "layers": str(entry.num_layers), "size": entry_size(entry),
                               "cached": cached, "license": entry.license}
     assert result.stderr == ""
 
@@ -157,7 +157,7 @@ def test_list_fits_the_terminal_and_never_cuts_a_name(config_dir, width, columns
     assert [row["name"] for row in rows] == list(catalogue.entries)
     for row in rows:
         entry = catalogue.get(row["name"])
-        assert row["size"] == human_size(entry.source.size)
+        assert row["size"] == entry_size(entry)
         assert row["license"] == short_license(entry)
     assert list(rows[0]) == columns
     assert ("(stylegan2 models)" in result.stdout) == ("architecture" not in columns)
@@ -237,6 +237,24 @@ def test_info_of_an_uncached_hub_model(config_dir):
         assert value in text
     assert "sefa-zoo download stylegan2-car" in text
     assert "projection layers" not in text
+
+
+def test_a_rounded_size_is_shown_where_the_exact_one_is_unknown(config_dir, tmp_path):
+    exact = local_entry("exact-size", tmp_path / "a.pt")
+    exact["source"]["size"] = 123_949_595
+    rounded = local_entry("rounded-size", tmp_path / "b.pt", approx_size=364_000_000)
+    unknown = local_entry("unknown-size", tmp_path / "c.pt")
+    write_user_catalogue(config_dir, exact, rounded, unknown)
+    sizes = {row["name"]: row["size"] for row in table_rows(run("list", "size").stdout)}
+    assert sizes == {"exact-size": "123.9 MB", "rounded-size": "~364 MB", "unknown-size": "?"}
+    info = " ".join(run("info", "rounded-size").stdout.split())
+    assert "size ~364 MB (rounded; the exact size is not known)" in info
+    assert load_catalogue().get("rounded-size").source.size is None  # never used to check a download
+
+
+def test_every_shipped_entry_has_an_exact_or_a_rounded_size_but_the_two_the_reference_gives_none_for():
+    unsized = {e.name for e in load_catalogue().entries.values() if e.source.size is None and e.approx_size is None}
+    assert unsized == {"stylegan-human-v2-1024-public", "stylegan-human-v2-512-public"}
 
 
 def test_info_json_of_an_uncached_model(config_dir):

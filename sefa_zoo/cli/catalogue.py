@@ -37,6 +37,22 @@ def human_size(size: int | None) -> str:
     return f"{value / 1000:.1f} TB"
 
 
+def entry_size(entry: CatalogueEntry) -> str:
+    """The exact size where the catalogue knows it, else its rounded one as '~N MB', else '?'."""
+    if entry.source.size is None and entry.approx_size is not None:
+        return f"~{entry.approx_size / 1e6:.0f} MB"
+    return human_size(entry.source.size)
+
+
+def _size_detail(entry: CatalogueEntry) -> str:
+    size = entry.source.size
+    if size is not None:
+        return f"{human_size(size)} ({size} bytes)"
+    if entry.approx_size is not None:
+        return f"{entry_size(entry)} (rounded; the exact size is not known)"
+    return "?"
+
+
 def _resolution(entry: CatalogueEntry) -> str:
     if entry.image_size is None:
         return str(entry.resolution)
@@ -141,7 +157,7 @@ def _list_cells(entry: CatalogueEntry, cached: bool, layout: _Layout) -> dict[st
         "architecture": display.text(entry.architecture),
         "resolution": str(entry.resolution),
         "layers": str(entry.num_layers),
-        "size": human_size(entry.source.size),
+        "size": entry_size(entry),
         "cached": display.text("yes", style="green") if cached else display.text("no"),
         "license": display.text(short_license(entry) if layout.short_license else entry.license),
     }
@@ -194,7 +210,7 @@ def info(
         rows.append(("revision", source.revision))
     rows += [
         ("sha256", _sha256_text(source.sha256, path)),
-        ("size", human_size(source.size) + (f" ({source.size} bytes)" if source.size else "")),
+        ("size", _size_detail(entry)),
         ("license", entry.license),
         ("provenance", entry.provenance),
     ]
