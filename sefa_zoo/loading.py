@@ -46,13 +46,12 @@ import torch
 from .checkpoint import Checkpoint
 from .errors import CheckpointError
 from .nvidia_pickle import PersistentObject, load_error, load_nvidia_pickle, plain
-from .torch_files import map_file, read_legacy, read_torch_zip
+from .torch_files import LEGACY_MAGIC, ZIP_MAGIC, map_file, read_legacy, read_torch_zip
 
 CONTAINERS = ("torch-zip", "torch-legacy", "safetensors", "pickle")
 
-_ZIP_MAGIC = b"PK\x03\x04"
 # A legacy torch.save starts with its magic number pickled with protocol 2.
-_LEGACY_TORCH_MAGIC = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
+_LEGACY_TORCH_MAGIC = pickle.dumps(LEGACY_MAGIC, protocol=2)
 _MAX_SAFETENSORS_HEADER = 100_000_000  # safetensors' own limit
 MAX_DEPTH = 100  # NVIDIA's deepest networks nest about 15 levels
 MAX_NODES_FLOOR = 100_000
@@ -74,7 +73,7 @@ def container_of(path: str | os.PathLike[str]) -> str:
         raise CheckpointError(f"{label}: cannot read ({e.strerror or e})") from None
     if size == 0:
         raise CheckpointError(f"{label}: is empty (an interrupted download?)")
-    if head.startswith(_ZIP_MAGIC):
+    if head.startswith(ZIP_MAGIC):
         return "torch-zip"
     if head.startswith(_LEGACY_TORCH_MAGIC):
         return "torch-legacy"

@@ -27,7 +27,7 @@ import torch
 
 from .errors import CheckpointError, UnsafeCheckpointError
 from .safe_unpickler import AllowList, Budget, RefusedGlobalError, RefusedPickleError, unpickle
-from .torch_files import read_legacy, read_torch_zip, torch_globals
+from .torch_files import ZIP_MAGIC, read_legacy, read_torch_zip, torch_globals
 
 PERSISTENCE_VERSION = 6  # torch_utils.persistence._version in stylegan2-ada-pytorch and stylegan3
 PICKLE_PROTOCOL = 4  # pickle.dump's default in the Python versions NVIDIA's code ran on
@@ -63,7 +63,7 @@ def allowed_globals(label: str = "<pickle>", limit: int = 0, budget: Budget | No
     def storage_from_bytes(blob: Any) -> torch.storage.TypedStorage:
         if not isinstance(blob, (bytes, bytearray)):
             raise RefusedPickleError("torch.storage._load_from_bytes called without bytes")
-        read = read_torch_zip if blob[:4] == b"PK\x03\x04" else read_legacy
+        read = read_torch_zip if blob[:4] == ZIP_MAGIC else read_legacy
         storage = read(blob, label, budget, in_blobs)
         if not isinstance(storage, torch.storage.TypedStorage):
             raise pickle.UnpicklingError("torch.storage._load_from_bytes did not hold a storage")

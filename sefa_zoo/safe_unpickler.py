@@ -208,7 +208,7 @@ class SafeUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         stack = self.stack
         args = stack.pop()
         func = stack[-1]
-        if id(func) not in self._callables or not callable(func):
+        if id(func) not in self._callables:
             raise RefusedPickleError(f"REDUCE on {_describe(func)}, which is not an allowed callable")
         if not isinstance(args, tuple):
             raise pickle.UnpicklingError("REDUCE arguments are not a tuple")

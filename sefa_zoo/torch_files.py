@@ -34,7 +34,7 @@ from .safe_unpickler import AllowList, Budget, RefusedPickleError, latin1_encode
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 MAX_DIMS = 64
-_LOCAL_HEADER = b"PK\x03\x04"
+ZIP_MAGIC = b"PK\x03\x04"  # a zip member's local header; a torch zip starts with one
 
 
 class StorageType:
@@ -267,7 +267,7 @@ def read_torch_zip(buffer: Any, label: str, budget: Budget | None = None, allowe
 def _member_span(buffer: Any, info: zipfile.ZipInfo, label: str) -> tuple[int, int]:
     """Where a member's bytes are: torch writes every member uncompressed, so refuse the rest."""
     header = bytes(buffer[info.header_offset : info.header_offset + 30])
-    if len(header) < 30 or not header.startswith(_LOCAL_HEADER):
+    if len(header) < 30 or not header.startswith(ZIP_MAGIC):
         raise CheckpointError(f"{label}: truncated or corrupt torch zip file (bad header of {info.filename!r})")
     method = int.from_bytes(header[8:10], "little")
     if info.compress_type != zipfile.ZIP_STORED or method != zipfile.ZIP_STORED:
