@@ -35,7 +35,6 @@ _LAZY = {
     "hookimpl": ".hookspecs",
     "parse_layer_spec": ".layers",
     "open_checkpoint": ".loading",
-    "PersistentModule": ".nvidia_pickle_writer", "save_nvidia_pickle": ".nvidia_pickle_writer",
     "detect": ".lookup", "get_architecture": ".lookup",
     "PluginWarning": ".plugins", "get_registry": ".plugins", "register_plugin": ".plugins",
     "unregister_plugin": ".plugins",
@@ -71,7 +70,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "Architecture", "BankError", "CatalogueEntry", "CatalogueError", "CatalogueWarning", "Checkpoint", "CheckpointError",
     "DirectionBank", "EditPlan", "Factorization", "FetchError", "Generator", "HubSource", "LayerSpecError",
-    "LayoutError", "LocalSource", "OutputPathError", "PersistentModule", "PluginError", "PluginWarning", "ProjectionLayer",
+    "LayoutError", "LocalSource", "OutputPathError", "PluginError", "PluginWarning", "ProjectionLayer",
     "RenderedEdits", "SefaZooError",
     "SynthesisUnavailableError", "UnknownArchitectureError", "UnknownModelError",
     "UnsafeCheckpointError", "UrlSource", "__version__", "atomic_path", "cached_path", "codes_from_seeds",
@@ -79,6 +78,6 @@ __all__ = [
     "factorize_model",
     "get_architecture", "get_registry", "hookimpl", "latents_from_seeds", "layer_table", "load_bank",
     "load_generator", "open_checkpoint", "parse_layer_spec", "plan_edits", "register_plugin", "render_edits",
-    "render_for_display", "save_bank", "save_nvidia_pickle", "truncate", "unregister_plugin",
+    "render_for_display", "save_bank", "truncate", "unregister_plugin",
     "write_edit_outputs",
 ]

@@ -11,7 +11,7 @@ Tensors in these files pickle as ``torch.storage._load_from_bytes(blob)``, where
 is a ``torch.save`` of one storage (legacy format, or zip); it is read like any torch file,
 the storage viewing the blob's bytes, so the whole file costs its size in memory once.
 
-The writer, for tests, benchmarks and plugins, is sefa_zoo.nvidia_pickle_writer.
+The writer, for tests, benchmarks and plugins, is sefa_zoo.testing.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from hub_server import HubServer, Payload, hub, no_retry_wait, unused_endpoint  # noqa: F401  (fixtures)
+from support.hub_server import HubServer, Payload, hub, no_retry_wait, unused_endpoint  # noqa: F401  (fixtures)
 from huggingface_hub import constants
 from typer.testing import CliRunner
 

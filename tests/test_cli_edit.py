@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 from sefa_zoo import latents_from_seeds, load_bank
 from sefa_zoo.cli.main import app
 
-from editing_toys import (  # noqa: F401  (fixtures)
+from support.editing_toys import (  # noqa: F401  (fixtures)
     FakeWPlus, dcgan_file, fake_wplus, folder_contents, staging_leftovers, unwritable_folder,
 )
-from plugin_toys import ArchitecturePlugin, ToyArchitecture
+from support.plugin_toys import ArchitecturePlugin, ToyArchitecture
 
 
 def run(*args):

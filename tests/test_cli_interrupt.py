@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hub_server import HubServer, hub  # noqa: F401  (fixture)
+from support.hub_server import HubServer, hub  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE_IMPORTED = re.compile(r"\|\s+sefa_zoo$")  # "import time:" lines end with the module's name

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 from typer.testing import CliRunner
 
-from plugin_toys import (  # noqa: F401  (fresh_plugins is a fixture)
+from support.plugin_toys import (  # noqa: F401  (fresh_plugins is a fixture)
     ArchitecturePlugin,
     ToyArchitecture,
     fresh_plugins,

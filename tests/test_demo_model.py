@@ -12,10 +12,10 @@ from sefa_zoo.catalogue import get_entry
 from sefa_zoo.cli.main import app
 from sefa_zoo.editing import codes_from_seeds
 from sefa_zoo.hashing import sha256_file
-from sefa_zoo_plugins._stylegan2_demo import shipped
-from sefa_zoo_plugins._stylegan2_demo.evaluate import evaluate
-from sefa_zoo_plugins._stylegan2_demo.factors import estimate_factors
-from sefa_zoo_plugins._stylegan2_demo.shapes import ShapesData
+from sefa_zoo_plugins.stylegan2.demo import shipped
+from sefa_zoo_plugins.stylegan2.demo.evaluate import evaluate
+from sefa_zoo_plugins.stylegan2.demo.factors import estimate_factors
+from sefa_zoo_plugins.stylegan2.demo.shapes import ShapesData
 
 SAMPLES = 256
 

@@ -9,18 +9,18 @@ import math
 import numpy as np
 import pytest
 import torch
-from sefa_zoo_plugins._stylegan2_demo import evaluate as demo_evaluate
-from sefa_zoo_plugins._stylegan2_demo import train as demo_train
-from sefa_zoo_plugins._stylegan2_demo.discriminator import Discriminator, minibatch_std
-from sefa_zoo_plugins._stylegan2_demo.factors import estimate_factors, factor_difference
-from sefa_zoo_plugins._stylegan2_demo.shapes import (
+from sefa_zoo_plugins.stylegan2.demo import evaluate as demo_evaluate
+from sefa_zoo_plugins.stylegan2.demo import train as demo_train
+from sefa_zoo_plugins.stylegan2.demo.discriminator import Discriminator, minibatch_std
+from sefa_zoo_plugins.stylegan2.demo.factors import estimate_factors, factor_difference
+from sefa_zoo_plugins.stylegan2.demo.shapes import (
     FACTOR_RANGES,
     FACTORS,
     SIZE,
     ShapesData,
     render,
 )
-from sefa_zoo_plugins._stylegan2_generator import StyleGAN2Generator
+from sefa_zoo_plugins.stylegan2.generator import StyleGAN2Generator
 from sefa_zoo_plugins.stylegan2 import StyleGAN2, random_stylegan2_state, save_stylegan2
 
 from sefa_zoo import SefaZooError, open_checkpoint

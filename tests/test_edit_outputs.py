@@ -19,7 +19,7 @@ from sefa_zoo.outputs.grids import (
 )
 from sefa_zoo.outputs.report import checkpoint_file_name, html_report
 
-from editing_toys import FakeWPlusGenerator, fake_tensors, fake_wplus, folder_contents  # noqa: F401  (fixtures)
+from support.editing_toys import FakeWPlusGenerator, fake_tensors, fake_wplus, folder_contents  # noqa: F401  (fixtures)
 
 H, W = 12, 10
 

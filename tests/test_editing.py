@@ -27,7 +27,7 @@ from sefa_zoo.editing import iter_edit_batches, open_generator
 from sefa_zoo.outputs.imaging import display_size, for_display, resize, to_uint8
 from sefa_zoo.ranges import parse_index_list
 
-from editing_toys import (  # noqa: F401  (dcgan_file and fake_wplus are fixtures)
+from support.editing_toys import (  # noqa: F401  (dcgan_file and fake_wplus are fixtures)
     Z_DIM,
     FakeWPlus,
     FakeWPlusGenerator,
@@ -35,7 +35,7 @@ from editing_toys import (  # noqa: F401  (dcgan_file and fake_wplus are fixture
     fake_tensors,
     fake_wplus,
 )
-from plugin_toys import ArchitecturePlugin, ToyArchitecture
+from support.plugin_toys import ArchitecturePlugin, ToyArchitecture
 
 # numpy.random.RandomState(0).randn(4): pinned so that a change in numpy's legacy stream is caught.
 SEED0_FIRST_Z = [1.7640523, 0.4001572, 0.978738, 2.2408931]

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hub_server import Payload, hub, no_retry_wait, unused_endpoint  # noqa: F401  (fixtures)
+from support.hub_server import Payload, hub, no_retry_wait, unused_endpoint  # noqa: F401  (fixtures)
 from huggingface_hub import constants
 
 from sefa_zoo import hashing

@@ -15,7 +15,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sefa_zoo import CheckpointError, PersistentModule, open_checkpoint, save_nvidia_pickle
+from sefa_zoo import CheckpointError, open_checkpoint
+from sefa_zoo.testing import PersistentModule, save_nvidia_pickle
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 _FOLDER = Path(tempfile.mkdtemp(prefix="sefa-zoo-fuzz-"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hostile_files import CONTAINERS, global_, in_dict, legacy_file, proto, text, write
+from support.hostile_files import CONTAINERS, global_, in_dict, legacy_file, proto, text, write
 from safetensors.torch import save_file
 
 import sefa_zoo

@@ -16,14 +16,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from sefa_zoo import (
-    CheckpointError,
-    PersistentModule,
-    UnsafeCheckpointError,
-    open_checkpoint,
-    save_nvidia_pickle,
-)
+from sefa_zoo import CheckpointError, UnsafeCheckpointError, open_checkpoint
 from sefa_zoo.loading import container_of, flatten
+from sefa_zoo.testing import PersistentModule, save_nvidia_pickle
 from sefa_zoo.torch_files import torch_globals
 
 

@@ -16,15 +16,9 @@ import numpy as np
 import pytest
 import torch
 
-from sefa_zoo import (
-    CheckpointError,
-    PersistentModule,
-    UnsafeCheckpointError,
-    nvidia_pickle,
-    nvidia_pickle_writer,
-    open_checkpoint,
-    save_nvidia_pickle,
-)
+from sefa_zoo import CheckpointError, UnsafeCheckpointError, nvidia_pickle, open_checkpoint
+from sefa_zoo.testing import PersistentModule, save_nvidia_pickle
+from sefa_zoo.testing import nvidia_pickle as nvidia_pickle_writer
 from sefa_zoo.loading import flatten
 from sefa_zoo.nvidia_pickle import PersistentObject, allowed_globals, load_nvidia_pickle
 

@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from plugin_toys import (  # noqa: F401  (fresh_plugins is a fixture)
+from support.plugin_toys import (  # noqa: F401  (fresh_plugins is a fixture)
     ArchitecturePlugin,
     ToyArchitecture,
     fresh_plugins,
@@ -102,7 +102,7 @@ def test_register_plugin_fixture_unregisters_even_when_the_test_fails(pytester):
     pytester.makepyfile(test_inner=textwrap.dedent(
         """
         from conftest import register_plugin  # the project's fixture, as tests use it
-        from plugin_toys import ArchitecturePlugin, ToyArchitecture
+        from support.plugin_toys import ArchitecturePlugin, ToyArchitecture
         from sefa_zoo import get_registry
 
         def test_registers_then_fails(register_plugin):

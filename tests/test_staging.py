@@ -10,7 +10,7 @@ import pytest
 from sefa_zoo.atomic import OutputPathError
 from sefa_zoo.outputs.staging import STAGING_SUFFIX, staged_folder
 
-from editing_toys import folder_contents, staging_leftovers, unwritable_folder  # noqa: F401  (fixture)
+from support.editing_toys import folder_contents, staging_leftovers, unwritable_folder  # noqa: F401  (fixture)
 
 
 def ours(name):

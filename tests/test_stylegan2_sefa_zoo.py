@@ -10,7 +10,7 @@ import json
 import pytest
 import torch
 from safetensors.torch import save_file
-from sefa_zoo_plugins._stylegan2_sefa_zoo import FORMAT, write_sefa_zoo
+from sefa_zoo_plugins.stylegan2.native import FORMAT, write_sefa_zoo
 from sefa_zoo_plugins.stylegan2 import (
     StyleGAN2,
     random_stylegan2_state,

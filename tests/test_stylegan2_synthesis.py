@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from sefa_zoo import Checkpoint, Generator, LayoutError, SefaZooError, open_checkpoint
-from sefa_zoo_plugins._stylegan2_generator import modulated_conv2d, upsample_image
-from sefa_zoo_plugins._stylegan2_reader import W_AVG_SAMPLES, estimate_w_avg, read_conv_clamp
+from sefa_zoo_plugins.stylegan2.generator import modulated_conv2d, upsample_image
+from sefa_zoo_plugins.stylegan2.reader import W_AVG_SAMPLES, estimate_w_avg, read_conv_clamp
 from sefa_zoo_plugins.stylegan2 import (
     FIXTURE_LAYOUTS,
     StyleGAN2,

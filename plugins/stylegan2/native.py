@@ -24,7 +24,7 @@ from safetensors.torch import save as safetensors_bytes
 
 from sefa_zoo import Checkpoint, LayoutError, atomic_path
 
-from ._stylegan2_fixtures import StyleGAN2State
+from .fixtures import StyleGAN2State
 
 FORMAT = "sefa-zoo-stylegan2"
 FORMAT_VERSION = "1"

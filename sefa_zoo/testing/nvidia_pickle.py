@@ -21,8 +21,8 @@ from typing import Any
 import numpy
 import torch
 
-from .atomic import atomic_path
-from .nvidia_pickle import PERSISTENCE_VERSION, PICKLE_PROTOCOL
+from ..atomic import atomic_path
+from ..nvidia_pickle import PERSISTENCE_VERSION, PICKLE_PROTOCOL
 
 DEFAULT_MODULE_SRC = "# module source omitted: written by sefa-zoo's NVIDIA pickle writer\n"
 

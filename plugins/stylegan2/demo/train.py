@@ -1,6 +1,6 @@
 """Training the demo StyleGAN2 on the shapes data set: seeded, resumable, logged.
 
-    python -m sefa_zoo_plugins._stylegan2_demo.train --out DIR [--resume] [--kimg N]
+    python -m sefa_zoo_plugins.stylegan2.demo.train --out DIR [--resume] [--kimg N]
         [--device cpu|cuda] [--seed S] [--batch 32] [--snapshot-kimg 10] [--threads N]
 
 The recipe (StyleGAN2's, scaled down): the project's own generator (StyleGAN2Generator's
@@ -36,9 +36,9 @@ import torch.nn.functional as F
 
 from sefa_zoo import SefaZooError, atomic_path
 
-from .._stylegan2_fixtures import StyleGAN2State, random_stylegan2_state
-from .._stylegan2_generator import StyleGAN2Generator
-from .._stylegan2_sefa_zoo import write_sefa_zoo
+from ..fixtures import StyleGAN2State, random_stylegan2_state
+from ..generator import StyleGAN2Generator
+from ..native import write_sefa_zoo
 from .discriminator import Discriminator
 from .shapes import SIZE, ShapesData
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._stylegan2_fixtures import fir_kernel
+from ..fixtures import fir_kernel
 
 _LRELU_SLOPE = 0.2
 _LRELU_GAIN = math.sqrt(2.0)

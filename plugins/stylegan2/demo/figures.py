@@ -1,6 +1,6 @@
 """Pictures of the demo model for the docs: the training data beside the model's samples.
 
-    python -m sefa_zoo_plugins._stylegan2_demo.figures WEIGHTS OUTDIR
+    python -m sefa_zoo_plugins.stylegan2.demo.figures WEIGHTS OUTDIR
 
 writes OUTDIR/data.png (64 training images) and OUTDIR/samples.png (seeds 0-63, psi 1), each
 an 8x8 grid at 3x size. Traversals come from `sefa-zoo edit stylegan2-shapes`.

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sefa_zoo import PersistentModule, save_nvidia_pickle
+from sefa_zoo.testing import PersistentModule, save_nvidia_pickle
 
-from ._stylegan2_fixtures import StyleGAN2State, fir_kernel, perturbed
+from .fixtures import StyleGAN2State, fir_kernel, perturbed
 
 NUM_FP16_RES = 4
 CONV_CLAMP = 256

@@ -31,7 +31,7 @@ def catalogue_entry() -> dict[str, Any]:
         "w_dim": 64,
         "num_layers": 8,
         "license": "MIT (sefa-zoo's own model, trained on procedurally generated images)",
-        "provenance": f"trained by sefa-zoo (plugins/_stylegan2_demo/train.py, seed 0, {KIMG} kimg) on "
+        "provenance": f"trained by sefa-zoo (plugins/stylegan2/demo/train.py, seed 0, {KIMG} kimg) on "
         "32x32 images of one disc with known position, radius, hue and background grey",
         "description": "sefa-zoo's built-in demo: a small StyleGAN2 that works offline, anywhere",
     }

@@ -23,18 +23,18 @@ from sefa_zoo import (
     hookimpl,
 )
 
-from ._dcgan_shapes import GeneratorShape, find_generators, read_generator
+from .shapes import GeneratorShape, find_generators, read_generator
 
 if TYPE_CHECKING:
     import torch
 
-    from ._dcgan_model import DCGANGenerator
+    from .model import DCGANGenerator
 
 
 def __getattr__(name: str) -> Any:
     # The torch network loads on first use, so that registering this plugin needs no torch.
     if name in ("DCGANGenerator", "random_dcgan_state", "tutorial_widths"):
-        return getattr(importlib.import_module("._dcgan_model", __package__), name)
+        return getattr(importlib.import_module(".model", __package__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["DCGAN", "DCGANGenerator", "random_dcgan_state", "tutorial_widths"]
@@ -141,7 +141,7 @@ class DCGAN(Architecture):
         """
         import torch
 
-        from ._dcgan_model import DCGANGenerator
+        from .model import DCGANGenerator
 
         shape = self._generator_shape(checkpoint, layout, {} if prefix is None else {PREFIX_OPTION: prefix})
         net = DCGANGenerator(shape.nz, shape.widths, shape.nc)

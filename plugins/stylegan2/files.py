@@ -15,9 +15,9 @@ import torch
 
 from sefa_zoo import SefaZooError, atomic_path
 
-from ._stylegan2_fixtures import StyleGAN2State, fir_kernel, perturbed, stylegan2_state_dict
-from ._stylegan2_nvidia import write_training_pickle
-from ._stylegan2_sefa_zoo import write_sefa_zoo
+from .fixtures import StyleGAN2State, fir_kernel, perturbed, stylegan2_state_dict
+from .nvidia import write_training_pickle
+from .native import write_sefa_zoo
 
 FIXTURE_LAYOUTS = ("rosinality", "rosinality-snapshot", "nvidia", "genforce", "huggan", "sefa-zoo")
 

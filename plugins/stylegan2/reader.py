@@ -1,11 +1,11 @@
 """Reading a whole StyleGAN2 generator out of a checkpoint as a layout-neutral StyleGAN2State.
 
-The inverse of ``stylegan2_state_dict`` (_stylegan2_fixtures): each layout's tensors are
+The inverse of ``stylegan2_state_dict`` (fixtures): each layout's tensors are
 renamed and reshaped back to the logical names, undoing that layout's conventions
 (rosinality's leading 1s, genforce's style bias without the +1 and its TensorFlow-oriented
 conv0 kernel). Only the generator's own tensors are read, each once.
 
-sefa-zoo's own files record their config in the safetensors metadata (_stylegan2_sefa_zoo).
+sefa-zoo's own files record their config in the safetensors metadata (native).
 What the other files do not record is taken from the layout's own defaults: the mapping
 network's learning-rate multiplier is 0.01 in rosinality's and genforce's code (NVIDIA
 pickles record it), and a file without an average w (rosinality's training snapshots)
@@ -21,10 +21,10 @@ import torch
 
 from sefa_zoo import Checkpoint, LayoutError
 
-from ._stylegan2_fixtures import StyleGAN2State
-from ._stylegan2_generator import MappingNetwork
-from ._stylegan2_layouts import Located, locate, logical_slots
-from ._stylegan2_sefa_zoo import check_config, read_config
+from .fixtures import StyleGAN2State
+from .generator import MappingNetwork
+from .layouts import Located, locate, logical_slots
+from .native import check_config, read_config
 
 DEFAULT_MAPPING_LR_MULTIPLIER = 0.01
 W_AVG_SAMPLES = 4096

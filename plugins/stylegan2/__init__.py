@@ -14,7 +14,7 @@ which is what rosinality's closed_form_factorization.py computes (it too uses th
 stored tensors, gains left out); layers then weigh by their stored scale.
 
 ``build_generator`` reads the whole generator of any of these layouts into one torch
-module (_stylegan2_reader, _stylegan2_generator). This module also offers fixture writers
+module (reader, generator). This module also offers fixture writers
 (``random_stylegan2_state``, ``save_stylegan2``) that write one logical generator in each
 real layout.
 """
@@ -27,22 +27,22 @@ from typing import TYPE_CHECKING, Any
 
 from sefa_zoo import Architecture, Checkpoint, LayerSpecError, ProjectionLayer, SefaZooError, hookimpl
 
-from ._stylegan2_demo import shipped
-from ._stylegan2_layouts import LAYOUTS, Located, StyleSlot, detect, locate
+from .demo import shipped
+from .layouts import LAYOUTS, Located, StyleSlot, detect, locate
 
 if TYPE_CHECKING:
     import torch
 
-    from ._stylegan2_generator import StyleGAN2Generator
+    from .generator import StyleGAN2Generator
 
 # The torch-backed parts load on first use: listing the catalogue registers this plugin
 # without importing torch.
 _LAZY = {
-    "FIXTURE_LAYOUTS": "._stylegan2_files", "save_stylegan2": "._stylegan2_files",
-    "StyleGAN2State": "._stylegan2_fixtures", "random_stylegan2_state": "._stylegan2_fixtures",
-    "stylegan2_state_dict": "._stylegan2_fixtures",
-    "StyleGAN2Generator": "._stylegan2_generator",
-    "read_conv_clamp": "._stylegan2_reader", "read_stylegan2_state": "._stylegan2_reader",
+    "FIXTURE_LAYOUTS": ".files", "save_stylegan2": ".files",
+    "StyleGAN2State": ".fixtures", "random_stylegan2_state": ".fixtures",
+    "stylegan2_state_dict": ".fixtures",
+    "StyleGAN2Generator": ".generator",
+    "read_conv_clamp": ".reader", "read_stylegan2_state": ".reader",
 }
 
 
@@ -128,8 +128,8 @@ class StyleGAN2(Architecture):
         ``image_size`` = (width, height) crops the middle of each frame, as a catalogue
         entry's ``image_size`` asks (the car model: 512x384 out of 512x512).
         """
-        from ._stylegan2_generator import StyleGAN2Generator
-        from ._stylegan2_reader import read_conv_clamp, read_stylegan2_state
+        from .generator import StyleGAN2Generator
+        from .reader import read_conv_clamp, read_stylegan2_state
 
         layout = self.resolve_layout(checkpoint, layout)
         generator = StyleGAN2Generator(

@@ -3,7 +3,7 @@
 ``random_stylegan2_state`` makes a layout-neutral set of weights; ``stylegan2_state_dict``
 renames and reshapes it into one layout's generator state dict, following each layout's
 own conventions, so that the same logical generator saved three ways is the same
-generator. Whole files are written by _stylegan2_files.
+generator. Whole files are written by files.
 
 Per-layout conventions (all three keep raw, equalised-learning-rate weights; the runtime
 gains are identical, so raw values carry over unchanged except where noted):

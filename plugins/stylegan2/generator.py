@@ -30,7 +30,7 @@ from torch import nn
 
 from sefa_zoo import LayoutError, SefaZooError
 
-from ._stylegan2_fixtures import StyleGAN2State, fir_kernel
+from .fixtures import StyleGAN2State, fir_kernel
 
 LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2.0)

@@ -7,7 +7,7 @@ images and |Δfactor| / (2 · distance) is averaged over the seeds. The same is 
 ``random`` seeded unit directions (their mean is the baseline). A direction "finds" a factor
 when it moves it several times more than a random direction does.
 
-    python -m sefa_zoo_plugins._stylegan2_demo.evaluate WEIGHTS [--k 5] [--seeds 64]
+    python -m sefa_zoo_plugins.stylegan2.demo.evaluate WEIGHTS [--k 5] [--seeds 64]
         [--distance 2] [--random 16] [--psi 0.7]
 """
 
@@ -29,7 +29,7 @@ from sefa_zoo import (
     open_checkpoint,
 )
 
-from ..stylegan2 import StyleGAN2, StyleGAN2Generator
+from .. import StyleGAN2, StyleGAN2Generator
 from .factors import estimate_factors, factor_difference
 from .shapes import FACTORS
 
