@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sefa_zoo import CatalogueEntry, CatalogueError, UnknownModelError, hookimpl
+from sefa_zoo import CatalogueEntry, CatalogueError, UnknownModelError, get_architecture, hookimpl
 from sefa_zoo.catalogue import CatalogueWarning, display_path, find_entries, get_entry, load_catalogue, parse_catalogue
 from sefa_zoo.sources import HubSource, LocalSource
 
@@ -91,6 +91,16 @@ def test_shipped_names_are_unique():
     assert len(SHIPPED_NAMES) == len(set(SHIPPED_NAMES))
 
 
+# What each architecture's W+ / projection-layer count is at a resolution.
+NUM_LAYERS = {
+    "stylegan2": lambda resolution: 2 * int(math.log2(resolution)) - 2,
+    "stylegan": lambda resolution: 2 * int(math.log2(resolution)) - 2,
+    "pggan": lambda resolution: 1,
+}
+# The file name each layout's files carry on the Hub.
+SUFFIXES = {"rosinality": ".pt", "nvidia": ".pkl", "nvidia-tf": ".pkl", "genforce": ".pth", "huggan": ".bin"}
+
+
 @pytest.mark.parametrize("name", SHIPPED_NAMES)
 def test_shipped_entries_are_pinned_and_consistent(config_dir, name):
     entry = get_entry(name)
@@ -99,18 +109,16 @@ def test_shipped_entries_are_pinned_and_consistent(config_dir, name):
     assert isinstance(source, HubSource)
     assert re.fullmatch(r"[0-9a-f]{40}", source.revision)
     assert source.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", source.sha256)
-    assert entry.architecture == "stylegan2"
-    assert entry.layout in ("rosinality", "nvidia")
-    assert entry.num_layers == 2 * int(math.log2(entry.resolution)) - 2
+    architecture = get_architecture(entry.architecture)
+    assert entry.layout in architecture.layouts
+    assert entry.num_layers == NUM_LAYERS[entry.architecture](entry.resolution)
     assert 2 ** int(math.log2(entry.resolution)) == entry.resolution
-    assert entry.z_dim == entry.w_dim == 512
+    assert entry.z_dim == 512
+    assert entry.w_dim == (512 if architecture.latent_space == "w" else None)
     # every Hub copy here is a re-upload without a licence tag of the model's own
     assert entry.license.startswith("upstream terms")
     assert entry.notes and "licence" in entry.notes
-    if entry.layout == "rosinality":
-        assert source.filename.endswith(".pt")
-    else:
-        assert source.filename.endswith(".pkl")
+    assert source.filename.endswith(SUFFIXES[entry.layout])
 
 
 @pytest.mark.parametrize("name", SHIPPED_NAMES)

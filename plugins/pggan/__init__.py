@@ -1,0 +1,1 @@
+"""Built-in PGGAN architecture (work in progress: issue 6)."""

@@ -1,0 +1,1 @@
+"""Built-in StyleGAN (v1) architecture (work in progress: issue 6)."""
