@@ -98,7 +98,7 @@ NUM_LAYERS = {
     "pggan": lambda resolution: 1,
 }
 # The file name each layout's files carry on the Hub.
-SUFFIXES = {"rosinality": ".pt", "nvidia": ".pkl", "nvidia-tf": ".pkl", "genforce": ".pth", "huggan": ".bin"}
+SUFFIXES = {"rosinality": ".pt", "nvidia": ".pkl", "nvidia-tf": ".pkl", "genforce": (".pth", ".bin")}
 
 
 @pytest.mark.parametrize("name", SHIPPED_NAMES)
