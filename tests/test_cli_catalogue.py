@@ -306,6 +306,40 @@ def test_info_of_a_cached_file_that_is_not_the_declared_architecture(config_dir,
     assert result.stderr.startswith("Error: ") and "junk.pt" in result.stderr
 
 
+def test_info_of_a_local_checkpoint_detects_it_and_shows_its_layers(tmp_path):
+    checkpoint = tiny_rosinality_checkpoint(tmp_path / "g.pt")
+    result = run("info", "--checkpoint", str(checkpoint), "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert (payload["architecture"], payload["layout"]) == ("stylegan2", "rosinality")
+    assert payload["checkpoint"] == str(checkpoint) and payload["size"] == checkpoint.stat().st_size
+    assert [(layer["index"], layer["kind"]) for layer in payload["layers"]] == [
+        (0, "conv"), (1, "conv"), (2, "conv"), (3, "torgb")]
+
+    result = run("info", "-c", str(checkpoint), "--option", "torgb=all")
+    assert result.exit_code == 0, result.output
+    assert "stylegan2 (rosinality layout)" in result.stdout and "g.pt: projection layers" in result.stdout
+    assert sum("torgb" in line and "8×16" in line for line in result.stdout.splitlines()) == 2
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["tiny", "--checkpoint", "{file}"], "not both"),
+    (["--checkpoint", "{missing}"], "no such checkpoint file"),
+    (["--checkpoint", "{file}", "--arch", "dcgan"], "g.pt"),
+    (["--checkpoint", "{file}", "--option", "torgb"], "KEY=VALUE"),
+    (["--checkpoint", "{file}", "--option", "torgb=some"], "torgb"),
+    (["tiny", "--arch", "stylegan2"], "--arch and --layout go with --checkpoint"),
+    ([], "give a catalogue MODEL"),
+])
+def test_info_argument_errors_are_one_line(tmp_path, args, message):
+    checkpoint = tiny_rosinality_checkpoint(tmp_path / "g.pt")
+    args = [a.format(file=checkpoint, missing=tmp_path / "none.pt") for a in args]
+    result = run("info", *args)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error: ") and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
 @pytest.mark.parametrize(("size", "text"), [(None, "?"), (999, "999 B"), (123949595, "123.9 MB"),
                                             (1_500_000_000, "1.5 GB")])
 def test_human_size(size, text):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -15,12 +15,16 @@ from ..fetching import cached_path
 from ..hashing import known_sha256
 from ..sources import HubSource, cut
 from . import display
+from .inputs import check_model_arguments, parse_options
 
 # `sefa-zoo list` columns, and the shorter headers of the narrowest layout
 _COLUMNS = ("name", "architecture", "resolution", "layers", "size", "cached", "license")
 _SHORT_HEADERS = {"architecture": "arch", "resolution": "res"}
 _RIGHT_ALIGNED = frozenset({"resolution", "layers", "size"})
 _SHORT_LICENSE_WIDTH = 24
+
+if TYPE_CHECKING:
+    from ..architecture import Architecture
 
 
 def human_size(size: int | None) -> str:
@@ -172,17 +176,28 @@ def short_license(entry: CatalogueEntry) -> str:
 
 
 def info(
-    model: Annotated[str, typer.Argument(metavar="MODEL", help="Catalogue model name (see `sefa-zoo list`).")],
+    model: Annotated[Optional[str], typer.Argument(metavar="[MODEL]", help="Catalogue model name (see `sefa-zoo list`).")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(
+        "--checkpoint", "-c", help="A local checkpoint file instead of a catalogue model.")] = None,
+    arch: Annotated[Optional[str], typer.Option("--arch", help="Architecture of --checkpoint (detected when omitted).")] = None,
+    layout: Annotated[Optional[str], typer.Option("--layout", help="Checkpoint layout of --checkpoint (detected when omitted).")] = None,
+    option: Annotated[list[str], typer.Option("--option", help="Architecture option KEY=VALUE (repeatable), e.g. torgb=all.")] = [],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the entry as JSON on stdout (and nothing else there).")
     ] = False,
 ) -> None:
-    """Show a model's source, license and provenance, and its projection layers once it is cached."""
+    """Show a model's source, license and provenance, and its projection layers once it is cached;
+    or, with --checkpoint, the architecture and layout found in a local file and its projection layers."""
+    check_model_arguments(model, checkpoint, arch, layout)
+    options = parse_options(option)
+    if checkpoint is not None:
+        _checkpoint_info(checkpoint, arch, layout, options, as_json)
+        return
     catalogue = load_catalogue()
     _print_notices(catalogue)
     entry = catalogue.get(model)
     path = cached_path(entry)
-    layers = _layers(entry, path) if path is not None else None
+    layers = _layers(path, entry.architecture, entry.layout, options)[2] if path is not None else None
     if as_json:
         payload: dict[str, Any] = {
             **entry.to_dict(), "origin": entry.origin, "cached": path is not None,
@@ -191,12 +206,6 @@ def info(
         typer.echo(json.dumps(payload, indent=2))
         return
 
-    from rich.table import Table
-
-    console = display.console()
-    details = Table.grid(padding=(0, 2))
-    details.add_column(style="bold", no_wrap=True)
-    details.add_column(overflow="fold")
     source = entry.source
     rows: list[tuple[str, str]] = [
         ("name", entry.name),
@@ -220,12 +229,42 @@ def info(
         ("catalogue", entry.origin or "?"),
         ("cached", str(path) if path is not None else f"no (run `sefa-zoo download {entry.name}`)"),
     ]
+    _print_details(rows)
+    if layers is not None:
+        _print_layers(entry.name, layers)
+
+
+def _checkpoint_info(
+    checkpoint: Path, arch: str | None, layout: str | None, options: dict[str, str], as_json: bool
+) -> None:
+    architecture, layout, layers = _layers(checkpoint, arch, layout, options)
+    if as_json:
+        payload = {"checkpoint": str(checkpoint), "size": checkpoint.stat().st_size,
+                   "architecture": architecture.name, "layout": layout, "layers": layers}
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    _print_details([
+        ("checkpoint", str(checkpoint)),
+        ("size", human_size(checkpoint.stat().st_size)),
+        ("architecture", f"{architecture.name} ({layout} layout): {architecture.description}"),
+        ("latent", f"{architecture.latent_space}, {max(layer['index'] for layer in layers) + 1} indices"),
+    ])
+    _print_layers(checkpoint.name, layers)
+
+
+def _print_details(rows: list[tuple[str, str]]) -> None:
+    from rich.table import Table
+
+    details = Table.grid(padding=(0, 2))
+    details.add_column(style="bold", no_wrap=True)
+    details.add_column(overflow="fold")
     for key, value in rows:
         details.add_row(key, display.text(value))
-    console.print(details)
-    if layers is None:
-        return
-    table = display.table(title=f"{entry.name}: projection layers")
+    display.console().print(details)
+
+
+def _print_layers(title: str, layers: list[dict[str, Any]]) -> None:
+    table = display.table(title=f"{title}: projection layers")
     table.add_column("index", justify="right")
     table.add_column("name", no_wrap=True)
     table.add_column("level", justify="right")
@@ -235,7 +274,7 @@ def info(
         outputs, latent = layer["shape"]
         table.add_row(str(layer["index"]), display.text(layer["name"]), str(layer["level"]),
                       display.text(layer["kind"]), f"{outputs}×{latent}")
-    console.print(table)
+    display.console().print(table)
 
 
 def _sha256_text(expected: str | None, path: Path | None) -> str:
@@ -247,14 +286,17 @@ def _sha256_text(expected: str | None, path: Path | None) -> str:
     return "not in the catalogue (shown when the file is first fetched)"
 
 
-def _layers(entry: CatalogueEntry, path: Path) -> list[dict[str, Any]]:
+def _layers(
+    path: Path, architecture: str | None, layout: str | None, options: dict[str, str]
+) -> tuple[Architecture, str, list[dict[str, Any]]]:
     from ..api import layer_table  # torch: only once a model's layers are shown
     from ..loading import open_checkpoint
 
     checkpoint = open_checkpoint(path)
-    _, _, table = layer_table(checkpoint, architecture=entry.architecture, layout=entry.layout)
-    return [
+    arch, layout, table = layer_table(checkpoint, architecture=architecture, layout=layout, options=options)
+    rows = [
         {"index": layer.index, "name": layer.name, "level": layer.level, "kind": layer.kind,
          "shape": list(layer.shape)}
         for layer in table
     ]
+    return arch, layout, rows

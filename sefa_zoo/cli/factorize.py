@@ -12,11 +12,10 @@ import typer
 
 from ..atomic import check_outputs, write_atomically
 from ..catalogue import get_entry
-from ..errors import SefaZooError
 from ..fetching import cached_path
 from ..layers import format_layer_spec
 from . import display
-from .inputs import check_model_arguments
+from .inputs import check_model_arguments, parse_options
 
 if TYPE_CHECKING:
     from ..bank import DirectionBank
@@ -27,16 +26,6 @@ SHOWN = 10
 class Export(str, Enum):
     npy = "npy"
     rosinality = "rosinality"
-
-
-def _parse_options(pairs: list[str]) -> dict[str, str]:
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SefaZooError(f"--option {pair!r} must look like KEY=VALUE")
-        options[key.strip()] = value.strip()
-    return options
 
 
 def _input_files(model: str | None, checkpoint: Path | None) -> list[Path | None]:
@@ -75,7 +64,7 @@ def factorize(
     from ..bank import bank_files
 
     check_model_arguments(model, checkpoint, arch, layout)
-    options = _parse_options(option)
+    options = parse_options(option)
     if output is not None and not _names_folder(output):  # refuse before the work, where the name is known
         check_outputs([output], _input_files(model, checkpoint))
     common = dict(layers=layers, k=k, normalize=normalize, options=options)

@@ -31,3 +31,14 @@ def check_checkpoint_file(checkpoint: Path) -> None:
         raise SefaZooError(f"{checkpoint}: no such checkpoint file")
     if kind != "a regular file":
         raise SefaZooError(f"{checkpoint}: is {kind}, not a checkpoint file")
+
+
+def parse_options(pairs: list[str]) -> dict[str, str]:
+    """``--option KEY=VALUE`` pairs as a dict; a pair without ``=`` or key is a one-line error."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SefaZooError(f"--option {pair!r} must look like KEY=VALUE")
+        options[key.strip()] = value.strip()
+    return options
