@@ -92,6 +92,13 @@ def test_the_whole_catalogue_is_listed(venv, plugins, tmp_path):
     from_plugins = {e for p in plugins["plugins"] if p["kind"] == "built-in" for e in p["catalogue_entries"]}
     assert models and models <= set(names) and from_plugins <= set(names)
     assert len(names) == len(set(names)) == len(models | from_plugins)
+    assert "stylegan2-shapes" in from_plugins  # the demo weights are package data of sefa_zoo_plugins.stylegan2.demo
+
+
+def test_the_fixture_writers_ship_for_plugin_authors(venv, tmp_path):
+    code = "import sefa_zoo.testing as t; print(sorted(t.__all__))"
+    names = run([str(venv / "bin" / "python"), "-c", code], **elsewhere(tmp_path)).stdout
+    assert "save_nvidia_pickle" in names
 
 
 def test_every_source_module_is_in_the_wheel(venv, tmp_path):
