@@ -6,6 +6,8 @@ The container is recognised by its first bytes, never by the file name:
                 it, so only the pages of the tensors actually read come off the disk
   torch-legacy  (pre-1.6 torch)   sefa_zoo.torch_files, tensors viewing the memory-mapped file too
   safetensors                     ``safe_open``: shapes from the header, a tensor read when asked for
+  tf-pickle     (protocol >= 2)   NVIDIA's TensorFlow network pickles (G, D, Gs), told by the first
+                                  global they name, ``dnnlib.tflib.network.Network`` (sefa_zoo.tf_pickle)
   pickle        (protocol >= 2)   NVIDIA persistence pickles and plain pickles (sefa_zoo.nvidia_pickle)
 
 All but safetensors go through sefa-zoo's safe unpickler (sefa_zoo.safe_unpickler): torch.load
@@ -26,6 +28,12 @@ Names in the Checkpoint:
 * for an NVIDIA network object at name ``P``: ``P._class_name`` (``"Generator"``),
   ``P._init_kwargs`` (a dict), ``P._init_args`` (a tuple), and ``P.<attr>`` for each of its
   other public attributes (``G_ema.synthesis.img_resolution``);
+* a TensorFlow pickle's networks are ``G``, ``D`` and ``Gs``, its tuple's order; a TensorFlow
+  network at name ``P`` holds its variables under their own names and its components under
+  their roles, joined with ``"."`` (``Gs.synthesis.4x4/Conv/mod_weight``, ``Gs.dlatent_avg``,
+  ``Gs.mapping.Dense0/weight``): legacy.py's names in stylegan2-ada-pytorch with ``"."`` for the
+  ``"/"`` after a component; objects ``P._name``, ``P._version``, ``P._static_kwargs`` (a dict)
+  and ``P._build_func_name`` (the module source is never exposed);
 * a safetensors header's metadata is ``objects["__metadata__"]``;
 * a file holding a single tensor (not a dict) names it ``""``.
 
@@ -46,9 +54,10 @@ import torch
 from .checkpoint import Checkpoint
 from .errors import CheckpointError
 from .nvidia_pickle import PersistentObject, load_error, load_nvidia_pickle, plain
+from .tf_pickle import TFNetwork, is_tf_pickle, load_tf_pickle, network_parts, tensor_of
 from .torch_files import LEGACY_MAGIC, ZIP_MAGIC, map_file, read_legacy, read_torch_zip
 
-CONTAINERS = ("torch-zip", "torch-legacy", "safetensors", "pickle")
+CONTAINERS = ("torch-zip", "torch-legacy", "safetensors", "tf-pickle", "pickle")
 
 # A legacy torch.save starts with its magic number pickled with protocol 2.
 _LEGACY_TORCH_MAGIC = pickle.dumps(LEGACY_MAGIC, protocol=2)
@@ -66,7 +75,7 @@ def container_of(path: str | os.PathLike[str]) -> str:
         if path.is_dir():
             raise CheckpointError(f"{label}: is a directory, not a checkpoint file")
         with open(path, "rb") as f:
-            head = f.read(32)
+            head = f.read(128)
     except FileNotFoundError:
         raise CheckpointError(f"{label}: no such file") from None
     except OSError as e:
@@ -87,7 +96,7 @@ def container_of(path: str | os.PathLike[str]) -> str:
                 )
             return "safetensors"
     if head[0] == 0x80 and len(head) > 1 and 2 <= head[1] <= 5:
-        return "pickle"
+        return "tf-pickle" if is_tf_pickle(head) else "pickle"
     raise CheckpointError(f"{label}: {_describe_unknown(head)}")
 
 
@@ -159,12 +168,17 @@ def _open_pickle(path: Path) -> Checkpoint:
     return flatten(load_nvidia_pickle(path), path, container="pickle", size=path.stat().st_size)
 
 
+def _open_tf_pickle(path: Path) -> Checkpoint:
+    return flatten(load_tf_pickle(path), path, container="tf-pickle", size=path.stat().st_size)
+
+
 _KIND = {"torch-zip": "torch zip", "torch-legacy": "legacy torch"}
 
 _OPENERS = {
     "torch-zip": lambda path: _open_torch(path, "torch-zip"),
     "torch-legacy": lambda path: _open_torch(path, "torch-legacy"),
     "safetensors": _open_safetensors,
+    "tf-pickle": _open_tf_pickle,
     "pickle": _open_pickle,
 }
 
@@ -193,6 +207,8 @@ def flatten(
             put(tensors, name, value)
         elif isinstance(value, PersistentObject):
             walk_module(value, name)
+        elif type(value) is TFNetwork:
+            walk_tf_network(value, name)
         elif isinstance(value, Mapping) and holds.get(id(value)):
             for key, item in value.items():
                 walk(item, _join(name, str(key)))
@@ -220,6 +236,15 @@ def flatten(
         for key, item in state.items():
             if isinstance(key, str) and not key.startswith("_") and key != "training":
                 put(objects, _join(name, key), plain(item))
+
+    def walk_tf_network(network: TFNetwork, name: str) -> None:
+        parts = network_parts(network, label, name)
+        for key in ("name", "version", "static_kwargs", "build_func_name"):
+            put(objects, _join(name, f"_{key}"), getattr(parts, key))
+        for key, array in parts.variables:
+            put(tensors, _join(name, key), tensor_of(array, label, _join(name, key)))
+        for key, component in parts.components:
+            walk(component, _join(name, key))
 
     walk(obj, "")
     return Checkpoint(
@@ -250,6 +275,8 @@ def _children(value: Any) -> list[Any] | None:
         return list(value)
     if isinstance(value, PersistentObject):
         return [value.class_name, value.state]
+    if type(value) is TFNetwork:
+        return [vars(value)]
     if isinstance(value, argparse.Namespace):
         return [vars(value)]
     return None
@@ -298,5 +325,5 @@ def survey(root: Any, label: str, max_nodes: int) -> dict[int, bool]:
                 f"{label}: the checkpoint's shared references expand to more than {max_nodes} entries "
                 "(more than its size can hold)"
             )
-        done[key] = (size, height, has_tensors or isinstance(value, PersistentObject))
+        done[key] = (size, height, has_tensors or isinstance(value, (PersistentObject, TFNetwork)))
     return {key: entry[2] for key, entry in done.items()}

@@ -41,7 +41,7 @@ class PersistentObject:
     state: dict[str, Any]
 
 
-class _EasyDict(dict):
+class EasyDictStandIn(dict):
     """Stands in for ``dnnlib.util.EasyDict``; a dict subclass so that a pickled BUILD of an
     (empty) instance ``__dict__``, as older Pythons wrote it, still applies."""
 
@@ -72,8 +72,8 @@ def allowed_globals(label: str = "<pickle>", limit: int = 0, budget: Budget | No
     return AllowList({
         **in_blobs,
         ("torch_utils.persistence", "_reconstruct_persistent_obj"): _persistent_object,
-        ("dnnlib.util", "EasyDict"): _EasyDict,
-        ("dnnlib", "EasyDict"): _EasyDict,
+        ("dnnlib.util", "EasyDict"): EasyDictStandIn,
+        ("dnnlib", "EasyDict"): EasyDictStandIn,
         ("torch.storage", "_load_from_bytes"): storage_from_bytes,
     })
 
@@ -91,7 +91,7 @@ def load_nvidia_pickle(path: str | os.PathLike[str]) -> Any:
             size = os.fstat(f.fileno()).st_size
             budget = Budget(size)
             return unpickle(f, size, allowed_globals(label, size, budget), label=label, budget=budget,
-                            newobj_classes=(_EasyDict,))
+                            newobj_classes=(EasyDictStandIn,))
     except CheckpointError:
         raise
     except OSError as e:
@@ -130,9 +130,9 @@ _ENFORCE_PREFIX = re.compile(r"^\[enforce fail at [^\]]*\][\s.]*")  # torch's C+
 
 def plain(value: Any) -> Any:
     """``value`` with EasyDict stand-ins turned into dicts, through dicts, lists and tuples."""
-    if type(value) in (dict, OrderedDict, _EasyDict):
+    if type(value) in (dict, OrderedDict, EasyDictStandIn):
         items = ((k, plain(v)) for k, v in value.items())
-        return dict(items) if type(value) is _EasyDict else type(value)(items)
+        return dict(items) if type(value) is EasyDictStandIn else type(value)(items)
     if type(value) in (list, tuple):
         return type(value)(plain(v) for v in value)
     return value

@@ -5,5 +5,6 @@ must then read, without the original projects' code.
 """
 
 from .nvidia_pickle import PersistentModule, save_nvidia_pickle
+from .tf_pickle import TFNetworkSpec, save_tf_pickle, tf_pickle_bytes
 
-__all__ = ["PersistentModule", "save_nvidia_pickle"]
+__all__ = ["PersistentModule", "TFNetworkSpec", "save_nvidia_pickle", "save_tf_pickle", "tf_pickle_bytes"]
