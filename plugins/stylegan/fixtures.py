@@ -17,6 +17,7 @@ from sefa_zoo import SefaZooError, atomic_path
 from .layouts import level_of
 
 FIXTURE_LAYOUTS = ("genforce", "huggan")
+MAPPING_LR_MULTIPLIER = 0.01
 
 
 def channels_at(level: int, fmaps_base: int, fmaps_max: int) -> int:
@@ -45,8 +46,8 @@ def random_stylegan_state(
 ) -> dict[str, torch.Tensor]:
     """A genforce StyleGANGenerator state dict with seeded random weights.
 
-    Weights are standard normal (genforce's initialisation under equalised learning rate);
-    biases, style biases and noise strengths are small random values rather than genforce's
+    Weights are standard normal (genforce's initialisation under equalised learning rate; the
+    mapping's are 1 / lr_multiplier times that, as genforce stores them); biases, style biases and noise strengths are small random values rather than genforce's
     zeros, so that every tensor changes the image. ``device="meta"`` gives the true shapes
     without data.
     """
@@ -63,8 +64,9 @@ def random_stylegan_state(
     state: dict[str, torch.Tensor] = {}
     for i in range(mapping_layers):
         in_features = z_dim if i == 0 else w_dim
-        state[f"mapping.dense{i}.weight"] = normal(w_dim, in_features)
-        state[f"mapping.dense{i}.bias"] = normal(w_dim, std=1.0)  # times lr 0.01 at run time
+        # stored as 1 / lr (genforce's and NVIDIA's initialisation), scaled back by lr at run time
+        state[f"mapping.dense{i}.weight"] = normal(w_dim, in_features, std=1 / MAPPING_LR_MULTIPLIER)
+        state[f"mapping.dense{i}.bias"] = normal(w_dim, std=0.1 / MAPPING_LR_MULTIPLIER)
     state["truncation.w_avg"] = normal(w_dim, std=0.3)
     state["synthesis.lod"] = torch.zeros((), device="meta" if meta else None)
     num_layers = 2 * int(math.log2(resolution)) - 2
@@ -89,7 +91,7 @@ def random_stylegan_state(
         if index % 2 == 1:
             output = f"synthesis.output{index // 2}"
             state[f"{output}.bias"] = normal(img_channels, std=0.1)
-            state[f"{output}.weight"] = normal(img_channels, channels, 1, 1)
+            state[f"{output}.weight"] = normal(img_channels, channels, 1, 1, std=0.15)  # images about [-1, 1]
     return state
 
 

@@ -32,16 +32,18 @@ from torch import nn
 
 from sefa_zoo import Checkpoint, LayoutError, SefaZooError
 
-from .fixtures import blur_kernel
+from .fixtures import MAPPING_LR_MULTIPLIER, blur_kernel
 from .layouts import Located
 
 LRELU_SLOPE = 0.2
 DENSE_GAIN = math.sqrt(2.0)
-MAPPING_LR_MULTIPLIER = 0.01  # genforce's default; its files do not record it
 FUSED_UPSCALE_MIN_RES = 128  # genforce's 'auto': transposed convolutions from this resolution on
 EPS = 1e-8
 NOISE_MODES = ("const", "random", "none")
 _MAPPING_WEIGHT = "mapping.dense{i}.weight"
+
+
+# MAPPING_LR_MULTIPLIER: genforce's default, 0.01; its files do not record it.
 
 
 def read_generator_tensors(checkpoint: Checkpoint, located: Located) -> dict[str, torch.Tensor]:
