@@ -24,6 +24,7 @@ from sefa_zoo import (
     open_checkpoint,
     render_edits,
 )
+from sefa_zoo.catalogue import get_entry
 from sefa_zoo.cli.main import app
 from sefa_zoo_plugins.stylegan import StyleGAN, random_stylegan_state, save_stylegan
 from sefa_zoo_plugins.stylegan2 import random_stylegan2_state, save_stylegan2, stylegan2_state_dict
@@ -422,3 +423,39 @@ def test_cli_edit_renders_the_file(files, layout, tmp_path):
     names = {p.name for p in out.iterdir()}
     assert {"bank.safetensors", "overview.png", "direction_00.png", "report.html"} <= names
     assert load_bank(out / "bank.safetensors").layer_indices == (0, 1, 2, 3)
+
+
+# ---------------------------------------------------------------- the catalogue
+
+
+RELEASE_MODELS = {"stylegan-animeface512": (512, 16, None), "stylegan-car512": (512, 16, (512, 384)),
+                  "stylegan-cat256": (256, 14, None)}
+
+
+@pytest.mark.parametrize("name", list(RELEASE_MODELS))
+def test_the_release_models_are_catalogued(config_dir, name):
+    entry = get_entry(name)
+    assert (entry.architecture, entry.layout) == ("stylegan", "genforce")
+    assert (entry.resolution, entry.num_layers, entry.image_size) == RELEASE_MODELS[name]
+    assert entry.source.repo_id == "huggan/" + name.replace("-", "_", 1)
+    assert entry.source.filename == "pytorch_model.bin"
+    result = run("info", name)
+    assert result.exit_code == 0, result.output
+    assert entry.source.revision in result.stdout
+
+
+def test_a_catalogue_image_size_crops_the_rendered_frames(config_dir, files):
+    import yaml
+
+    entry = {
+        "name": "tiny-stylegan", "architecture": "stylegan", "layout": "genforce",
+        "source": {"kind": "local", "path": str(files["huggan"])}, "resolution": 32, "image_size": [32, 24],
+        "z_dim": 12, "w_dim": 12, "num_layers": 8, "license": "cc0-1.0",
+        "provenance": "random weights made by the test", "description": "a tiny StyleGAN",
+    }
+    (config_dir / "zoo.yaml").write_text(yaml.safe_dump({"models": [entry]}, sort_keys=False))
+    bank = factorize_file(files["huggan"], k=2)
+    images = render_edits("tiny-stylegan", bank, directions=(0,), distances=(0.0,), seeds=(0,))
+    assert images.shape == (1, 1, 1, 3, 24, 32)
+    whole = render_edits(files["huggan"], bank, directions=(0,), distances=(0.0,), seeds=(0,))
+    assert torch.equal(images, whole[..., 4:28, :])
