@@ -12,7 +12,8 @@ from sefa_zoo import Checkpoint, LayerSpecError, LayoutError, SefaZooError, fact
 from sefa_zoo_plugins.stylegan2 import StyleGAN2, random_stylegan2_state, stylegan2_state_dict
 
 # Where each layout's loader puts the generator (open_checkpoint flattens containers this way).
-PREFIXES = {"rosinality": "g_ema.", "nvidia": "G_ema.", "genforce": "generator_smooth.", "sefa-zoo": ""}
+PREFIXES = {"rosinality": "g_ema.", "nvidia": "G_ema.", "nvidia-tf": "Gs.", "genforce": "generator_smooth.",
+            "sefa-zoo": ""}
 LAYOUTS = tuple(PREFIXES)
 
 
@@ -225,6 +226,7 @@ def test_missing_style_tensor_is_named(state):
         ("rosinality", ""),  # a bare generator state dict
         ("nvidia", "G_ema."),
         ("nvidia", ""),
+        ("nvidia-tf", "Gs."),
         ("genforce", "generator_smooth."),
         ("genforce", "generator."),
         ("genforce", ""),  # huggan pytorch_model.bin
@@ -361,12 +363,12 @@ def files(state, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("stylegan2")
     names = {"rosinality": "g.pt", "rosinality-snapshot": "000100.pt", "nvidia": "network-snapshot.pkl",
-             "genforce": "stylegan2.pth", "huggan": "pytorch_model.bin", "sefa-zoo": "stylegan2.safetensors"}
+             "nvidia-tf": "stylegan2-config-f.pkl", "genforce": "stylegan2.pth", "huggan": "pytorch_model.bin", "sefa-zoo": "stylegan2.safetensors"}
     return {layout: save_stylegan2(state, folder / names[layout], layout) for layout in FIXTURE_LAYOUTS}
 
 
 EXPECTED_LAYOUT = {"rosinality": "rosinality", "rosinality-snapshot": "rosinality", "nvidia": "nvidia",
-                   "genforce": "genforce", "huggan": "genforce", "sefa-zoo": "sefa-zoo"}
+                   "nvidia-tf": "nvidia-tf", "genforce": "genforce", "huggan": "genforce", "sefa-zoo": "sefa-zoo"}
 
 
 def test_files_in_every_real_layout_are_detected(files):
@@ -409,6 +411,20 @@ def test_files_hold_what_the_real_tools_write(state, files):
     assert nvidia.objects["training_set_kwargs"]["resolution"] == 32
     affine = "synthesis.b4.conv1.affine.weight"
     assert not torch.equal(nvidia[f"G.{affine}"], nvidia[f"G_ema.{affine}"])  # the training copy differs
+
+    tf = open_checkpoint(files["nvidia-tf"])
+    assert tf.container == "tf-pickle"
+    assert {k.split(".")[0] for k in tf} == {"G", "D", "Gs"}
+    gs = [k[len("Gs."):] for k in tf if k.startswith("Gs.")]
+    assert gs == ["lod", *stylegan2_state_dict(state, "nvidia-tf")]  # G_main's own variables, then its components'
+    assert tf.objects["Gs._name"] == "Gs" and tf.objects["Gs._build_func_name"] == "G_main"
+    assert tf.objects["Gs._static_kwargs"] == {
+        "num_channels": 3, "resolution": 32, "label_size": 0, "latent_size": 12, "dlatent_size": 12,
+        "mapping_layers": 2, "fmap_max": 16, "fmap_base": 128,
+    }
+    assert tf.objects["Gs.synthesis._build_func_name"] == "G_synthesis_stylegan2"
+    assert "Gs.synthesis.4x4/Conv/mod_weight" in tf and tf["D.Output/weight"].shape == (16, 1)
+    assert not torch.equal(tf["G.synthesis.4x4/Conv/mod_weight"], tf["Gs.synthesis.4x4/Conv/mod_weight"])
 
     genforce = open_checkpoint(files["genforce"])
     assert {k.split(".")[0] for k in genforce} == {"generator", "generator_smooth"}

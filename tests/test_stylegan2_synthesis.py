@@ -26,8 +26,9 @@ from sefa_zoo_plugins.stylegan2 import (
     stylegan2_state_dict,
 )
 
-PREFIXES = {"rosinality": "g_ema.", "nvidia": "G_ema.", "genforce": "generator_smooth.", "sefa-zoo": ""}
-FILE_LAYOUT = {"rosinality": "rosinality", "rosinality-snapshot": "rosinality", "nvidia": "nvidia",
+PREFIXES = {"rosinality": "g_ema.", "nvidia": "G_ema.", "nvidia-tf": "Gs.", "genforce": "generator_smooth.",
+            "sefa-zoo": ""}
+FILE_LAYOUT = {"rosinality": "rosinality", "rosinality-snapshot": "rosinality", "nvidia": "nvidia", "nvidia-tf": "nvidia-tf",
                "genforce": "genforce", "huggan": "genforce", "sefa-zoo": "sefa-zoo"}
 Z_DIM = 12
 
@@ -83,7 +84,7 @@ def test_reading_inverts_each_layouts_state_dict_exactly(state, layout):
     assert_same_state(read_stylegan2_state(as_checkpoint(state, layout), layout), state)
 
 
-@pytest.mark.parametrize("file_layout", ["rosinality", "nvidia", "genforce", "huggan", "sefa-zoo"])
+@pytest.mark.parametrize("file_layout", ["rosinality", "nvidia", "nvidia-tf", "genforce", "huggan", "sefa-zoo"])
 def test_reading_real_files_gives_back_the_ema_state(state, files, file_layout):
     checkpoint = open_checkpoint(files[file_layout])
     assert_same_state(read_stylegan2_state(checkpoint, FILE_LAYOUT[file_layout]), state)
@@ -110,7 +111,7 @@ def test_float16_checkpoints_load_as_float32(state):
 
 def test_conv_clamp_comes_from_the_nvidia_pickle_only(files):
     assert read_conv_clamp(open_checkpoint(files["nvidia"]), "nvidia") == 256.0
-    for file_layout in ("rosinality", "genforce", "huggan", "sefa-zoo"):
+    for file_layout in ("rosinality", "nvidia-tf", "genforce", "huggan", "sefa-zoo"):
         assert read_conv_clamp(open_checkpoint(files[file_layout]), FILE_LAYOUT[file_layout]) is None
     assert StyleGAN2().build_generator(open_checkpoint(files["nvidia"])).conv_clamp == 256.0
 

@@ -1,12 +1,13 @@
 """Built-in StyleGAN2 architecture: style-layer projections in three real checkpoint layouts.
 
 Layouts: rosinality ``.pt`` (``g_ema``), NVIDIA stylegan2-ada-pytorch / stylegan3-repo
-pickles (``G_ema``), genforce ``.pth`` (``generator_smooth``) and huggan
-``pytorch_model.bin`` state dicts. Whatever the layout, the layer table uses the W+
+pickles (``G_ema``), NVIDIA's TensorFlow pickles (``Gs``), genforce ``.pth``
+(``generator_smooth``) and huggan ``pytorch_model.bin`` state dicts, and sefa-zoo's own files. Whatever the layout, the layer table uses the W+
 convention of the original release: 2·log2(res) − 2 indices, index 0 the 4x4 conv, then
 conv0 / conv1 per resolution, the last index the final toRGB's style layer.
 
-The projection matrices are the raw stored affine weights (outputs x w_dim). The
+The projection matrices are the raw stored affine weights (outputs x w_dim; TensorFlow's
+``mod_weight`` is stored as its transpose and is transposed back). The
 release's row normalisation cancels every per-layer gain (equalised learning rate,
 toRGB's extra 1/sqrt(C)), so raw tensors give its exact answer. With normalisation
 turned off the directions are the right singular vectors of the raw stacked weights,
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sefa_zoo import Architecture, Checkpoint, LayerSpecError, ProjectionLayer, SefaZooError, hookimpl
 
 from .demo import shipped
-from .layouts import LAYOUTS, Located, StyleSlot, detect, locate
+from .layouts import LAYOUTS, Located, StyleSlot, affine_weight, detect, locate
 
 if TYPE_CHECKING:
     import torch
@@ -111,7 +112,7 @@ class StyleGAN2(Architecture):
 
         matrices = []
         for index in indices:
-            parts = [checkpoint[located.prefix + slot.key] for slot in by_index[index]]
+            parts = [affine_weight(checkpoint, located, slot) for slot in by_index[index]]
             matrices.append(parts[0] if len(parts) == 1 else torch.cat(parts, 0))
         return matrices
 

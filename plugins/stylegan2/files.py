@@ -17,9 +17,10 @@ from sefa_zoo import SefaZooError, atomic_path
 
 from .fixtures import StyleGAN2State, fir_kernel, perturbed, stylegan2_state_dict
 from .nvidia import write_training_pickle
+from .nvidia_tf import write_tf_pickle
 from .native import write_sefa_zoo
 
-FIXTURE_LAYOUTS = ("rosinality", "rosinality-snapshot", "nvidia", "genforce", "huggan", "sefa-zoo")
+FIXTURE_LAYOUTS = ("rosinality", "rosinality-snapshot", "nvidia", "nvidia-tf", "genforce", "huggan", "sefa-zoo")
 
 
 def save_stylegan2(state: StyleGAN2State, path: str | Path, layout: str, *, float16: bool = False) -> Path:
@@ -28,16 +29,18 @@ def save_stylegan2(state: StyleGAN2State, path: str | Path, layout: str, *, floa
     rosinality: ``{"g_ema", "latent_avg"}``, as rosinality's convert_weight.py writes it.
     rosinality-snapshot: rosinality's train.py snapshot (g, d, g_ema, optimisers, args, ada_aug_p).
     nvidia: a stylegan2-ada-pytorch training pickle (training_set_kwargs, G, D, G_ema, augment_pipe).
+    nvidia-tf: NVIDIA's TensorFlow StyleGAN2 pickle, the tuple (G, D, Gs) of dnnlib.tflib networks.
     genforce: ``{"generator", "generator_smooth"}``, as genforce's converter writes it.
     huggan: the plain ``generator_smooth`` state dict of a huggan ``pytorch_model.bin``.
     sefa-zoo: the project's own safetensors file (logical names, config in the metadata);
     ``float16`` stores its tensors in half precision (the other layouts keep the state's dtype).
-    The training copies (g / G / generator) are slightly perturbed EMA weights.
+    The training copies (g / G / generator) are slightly perturbed EMA weights (Gs is the EMA one).
     """
     writers = {
         "rosinality": _rosinality,
         "rosinality-snapshot": _rosinality_snapshot,
         "nvidia": _nvidia,
+        "nvidia-tf": write_tf_pickle,
         "genforce": _genforce,
         "huggan": _huggan,
     }

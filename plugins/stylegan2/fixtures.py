@@ -16,6 +16,11 @@ gains are identical, so raw values carry over unchanged except where noted):
   * shapes: rosinality conv weights carry a leading 1 (1, out, in, k, k), toRGB bias
     (1, C, 1, 1), noise strength (1,), noise maps (1, 1, r, r); NVIDIA uses (out, in, k, k),
     (C,), a 0-d strength and (r, r) noise maps; genforce (out, in, k, k), (C,), 0-d, (1, 1, r, r).
+  * NVIDIA's TensorFlow release (nvidia-tf: Gs's variables, named as ``Gs.<component>.<variable>``
+    in a Checkpoint) stores dense weights (mapping and ``mod_weight``) as (in, out), kernels as
+    (k, k, in, out) with ``Conv0_up`` in TensorFlow's orientation, ``mod_bias`` without the +1,
+    the const as (1, C, 4, 4) and the noise maps as ``synthesis.noise{n}`` (1, 1, r, r), n
+    counting the convs in the order they run.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import torch
 
 from sefa_zoo import SefaZooError
 
-STATE_DICT_LAYOUTS = ("rosinality", "nvidia", "genforce", "sefa-zoo")
+STATE_DICT_LAYOUTS = ("rosinality", "nvidia", "nvidia-tf", "genforce", "sefa-zoo")
 
 
 @dataclass(frozen=True)
@@ -264,16 +269,54 @@ def _genforce_g(state: StyleGAN2State) -> dict[str, torch.Tensor]:
     return sd
 
 
+_TF_SCOPES = {"conv": "Conv", "conv0": "Conv0_up", "conv1": "Conv1"}
+
+
+def _tf_kernel(weight: torch.Tensor, *, flip: bool = False) -> torch.Tensor:  # (out, in, k, k) -> (k, k, in, out)
+    return (weight.flip(2, 3) if flip else weight).permute(2, 3, 1, 0)
+
+
+def _nvidia_tf_g(state: StyleGAN2State) -> dict[str, torch.Tensor]:
+    """Gs's variables in the order the TensorFlow graph creates them (own, then synthesis, then mapping)."""
+    t = state.tensors
+    sd: dict[str, torch.Tensor] = {"dlatent_avg": t["w_avg"]}
+    names = [name for level in state.levels for name in state.conv_names(level)]
+    for noise_index, name in enumerate(names):
+        sd[f"synthesis.noise{noise_index}"] = t[f"{name}.noise_const"][None, None]
+    sd["synthesis.4x4/Const/const"] = t["const"][None]
+    for level in state.levels:
+        for name in state.conv_names(level):
+            role = name.split(".")[1]
+            scope = f"synthesis.{level}x{level}/{_TF_SCOPES[role]}"
+            sd[f"{scope}/weight"] = _tf_kernel(t[f"{name}.weight"], flip=role == "conv0")
+            sd[f"{scope}/mod_weight"] = t[f"{name}.affine.weight"].t()
+            sd[f"{scope}/mod_bias"] = t[f"{name}.affine.bias"] - 1
+            sd[f"{scope}/noise_strength"] = t[f"{name}.noise_strength"]
+            sd[f"{scope}/bias"] = t[f"{name}.bias"]
+        rgb, scope = f"{level}x{level}.torgb", f"synthesis.{level}x{level}/ToRGB"
+        sd[f"{scope}/weight"] = _tf_kernel(t[f"{rgb}.weight"])
+        sd[f"{scope}/mod_weight"] = t[f"{rgb}.affine.weight"].t()
+        sd[f"{scope}/mod_bias"] = t[f"{rgb}.affine.bias"] - 1
+        sd[f"{scope}/bias"] = t[f"{rgb}.bias"]
+    for i in range(state.mapping_layers):
+        sd[f"mapping.Dense{i}/weight"] = t[f"mapping.fc{i}.weight"].t()
+        sd[f"mapping.Dense{i}/bias"] = t[f"mapping.fc{i}.bias"]
+    return sd
+
+
 def _sefa_zoo_g(state: StyleGAN2State) -> dict[str, torch.Tensor]:
     return dict(state.tensors)  # sefa-zoo's own layout stores the logical names as they are
 
 
-_STATE_DICTS = {"rosinality": _rosinality_g, "nvidia": _nvidia_g, "genforce": _genforce_g, "sefa-zoo": _sefa_zoo_g}
+_STATE_DICTS = {
+    "rosinality": _rosinality_g, "nvidia": _nvidia_g, "nvidia-tf": _nvidia_tf_g, "genforce": _genforce_g,
+    "sefa-zoo": _sefa_zoo_g,
+}
 
 
 def stylegan2_state_dict(state: StyleGAN2State, layout: str) -> dict[str, torch.Tensor]:
     """The generator's state dict as ``layout``'s code names it (``g_ema`` / ``G_ema`` / ``generator``;
-    sefa-zoo's own layout keeps the logical names).
+    nvidia-tf: Gs's variables as a Checkpoint names them; sefa-zoo's own layout keeps the logical names).
 
     Every tensor gets its own storage, as in a real saved file.
     """

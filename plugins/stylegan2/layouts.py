@@ -17,12 +17,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sefa_zoo import Checkpoint, LayoutError
+
+if TYPE_CHECKING:
+    import torch
 
 LAYOUTS: Mapping[str, str] = {
     "rosinality": "rosinality/stylegan2-pytorch .pt (a dict with 'g_ema', or a bare generator state dict)",
     "nvidia": "NVIDIA stylegan2-ada-pytorch / stylegan3-repo StyleGAN2 pickle (uses 'G_ema')",
+    "nvidia-tf": "NVIDIA's TensorFlow StyleGAN2 pickle, the tuple (G, D, Gs) of dnnlib.tflib networks (uses 'Gs')",
     "genforce": "genforce .pth ('generator_smooth', else 'generator') or huggan pytorch_model.bin state dict",
     "sefa-zoo": "sefa-zoo's own safetensors: the logical tensor names, the config in the metadata",
 }
@@ -31,6 +36,7 @@ LAYOUTS: Mapping[str, str] = {
 PREFIXES: Mapping[str, tuple[str, ...]] = {
     "rosinality": ("g_ema.", ""),
     "nvidia": ("G_ema.", ""),
+    "nvidia-tf": ("Gs.",),
     "genforce": ("generator_smooth.", "generator.", ""),
     "sefa-zoo": ("",),
 }
@@ -39,12 +45,14 @@ PREFIXES: Mapping[str, tuple[str, ...]] = {
 _DEPTH_NAMES: Mapping[str, str] = {
     "rosinality": "convs.{j}.conv.modulation.weight",
     "nvidia": "synthesis.b{r}.conv1.affine.weight",
+    "nvidia-tf": "synthesis.{r}x{r}/Conv1/mod_weight",
     "genforce": "synthesis.layer{i}.style.weight",
     "sefa-zoo": "{r}x{r}.conv1.affine.weight",
 }
 _DEPTH_PATTERNS: Mapping[str, re.Pattern[str]] = {
     "rosinality": re.compile(r"^convs\.([0-9]{1,6})\.conv\.modulation\.weight$"),
     "nvidia": re.compile(r"^synthesis\.b([0-9]{1,6})\.conv1\.affine\.weight$"),
+    "nvidia-tf": re.compile(r"^synthesis\.([0-9]{1,6})x\1/Conv1/mod_weight$"),
     "genforce": re.compile(r"^synthesis\.layer([0-9]{1,6})\.style\.weight$"),
     "sefa-zoo": re.compile(r"^([0-9]{1,6})x\1\.conv1\.affine\.weight$"),
 }
@@ -58,7 +66,7 @@ class StyleSlot:
     kind: str  # "conv" or "torgb"
     level: int
     index: int
-    key: str  # the affine weight, (outputs x w_dim)
+    key: str  # the affine weight as stored: (outputs x w_dim), its transpose in TRANSPOSED_AFFINE layouts
     conv_key: str  # the convolution it modulates; its input channels equal the outputs
     final: bool = False  # the last toRGB (part of the default table)
 
@@ -99,6 +107,14 @@ def _nvidia_keys(role: str, level: int) -> tuple[str, str]:
     return f"{module}.affine.weight", f"{module}.weight"
 
 
+_TF_SCOPES = {"conv": "Conv", "conv0": "Conv0_up", "conv1": "Conv1", "torgb": "ToRGB"}
+
+
+def _nvidia_tf_keys(role: str, level: int) -> tuple[str, str]:
+    scope = f"synthesis.{level}x{level}/{_TF_SCOPES[role]}"
+    return f"{scope}/mod_weight", f"{scope}/weight"
+
+
 def _genforce_keys(role: str, level: int) -> tuple[str, str]:
     k = _log2(level) - 2
     if role == "torgb":
@@ -116,8 +132,14 @@ def _sefa_zoo_keys(role: str, level: int) -> tuple[str, str]:
 
 
 _KEYS = {
-    "rosinality": _rosinality_keys, "nvidia": _nvidia_keys, "genforce": _genforce_keys, "sefa-zoo": _sefa_zoo_keys,
+    "rosinality": _rosinality_keys, "nvidia": _nvidia_keys, "nvidia-tf": _nvidia_tf_keys,
+    "genforce": _genforce_keys, "sefa-zoo": _sefa_zoo_keys,
 }
+# TensorFlow stores dense weights as (inputs, outputs): the affine weight is (w_dim x outputs).
+TRANSPOSED_AFFINE = frozenset({"nvidia-tf"})
+# (dimensions, input-channel axis) of each layout's modulated conv kernel: (out, in, k, k) unless said.
+_CONV_INPUT = {"rosinality": (5, 2), "nvidia-tf": (4, 2)}  # (1, out, in, k, k); TensorFlow's (k, k, in, out)
+
 
 
 def style_keys(layout: str, role: str, level: int) -> tuple[str, str]:
@@ -150,12 +172,12 @@ def _resolution(keys: list[str], layout: str) -> int | None:
     top = max(found)
     # An index beyond what the file's tensors could fill names no real generator (and a huge one
     # would make the layer table as huge).
-    depth = top.bit_length() if layout in ("nvidia", "sefa-zoo") else top
+    depth = top.bit_length() if layout in ("nvidia", "nvidia-tf", "sefa-zoo") else top
     if depth > len(keys) + 2:
         return None
     if layout == "rosinality":  # convs.0 .. convs.{2(log2 res − 2) − 1}
         return 4 << ((top + 1) // 2) if top % 2 == 1 else None
-    if layout in ("nvidia", "sefa-zoo"):  # b4 .. b{res} / 8x8 .. {res}x{res}
+    if layout in ("nvidia", "nvidia-tf", "sefa-zoo"):  # b4 .. b{res} / 8x8 .. {res}x{res}
         return top if top >= 8 and top & (top - 1) == 0 else None
     # genforce: layer0 .. layer{2·log2(res) − 4}
     return 1 << (top // 2 + 2) if top % 2 == 0 and top >= 2 else None
@@ -179,21 +201,24 @@ def _check(checkpoint: Checkpoint, layout: str, prefix: str) -> Located | str:
             return f"missing tensor {prefix + missing!r} of a {resolution}px StyleGAN2 generator"
         shape = checkpoint.shape(prefix + slot.key)
         conv_shape = checkpoint.shape(prefix + slot.conv_key)
+        transposed = layout in TRANSPOSED_AFFINE
         if len(shape) != 2:
-            return f"{prefix + slot.key!r} has shape {shape}, expected (channels, w_dim)"
+            expected = "(w_dim, channels)" if transposed else "(channels, w_dim)"
+            return f"{prefix + slot.key!r} has shape {shape}, expected {expected}"
+        rows, columns = (shape[1], shape[0]) if transposed else shape
         if w_dim is None:
-            w_dim = shape[1]
-        elif shape[1] != w_dim:
-            return f"{prefix + slot.key!r} has {shape[1]} columns, the other style layers {w_dim}"
-        # A modulated conv's style has one row per input channel (StyleGAN1's AdaIN has two).
-        in_channels_axis = 2 if layout == "rosinality" else 1
-        if len(conv_shape) < in_channels_axis + 3 or conv_shape[in_channels_axis] != shape[0]:
+            w_dim = columns
+        elif columns != w_dim:
+            return f"{prefix + slot.key!r} has a w_dim of {columns}, the other style layers {w_dim}"
+        # A modulated conv's style has one value per input channel (StyleGAN1's AdaIN has two).
+        ndim, in_channels_axis = _CONV_INPUT.get(layout, (4, 1))
+        if len(conv_shape) < ndim or conv_shape[in_channels_axis] != rows:
             return (
-                f"{prefix + slot.key!r} has {shape[0]} rows but {prefix + slot.conv_key!r} "
+                f"{prefix + slot.key!r} gives {rows} styles but {prefix + slot.conv_key!r} "
                 f"(shape {conv_shape}) is not a modulated convolution with that many input channels"
             )
         slots.append(slot)
-        outputs[slot.name] = shape[0]
+        outputs[slot.name] = rows
     assert w_dim is not None
     return Located(layout, prefix, resolution, w_dim, tuple(slots), outputs)
 
@@ -217,3 +242,9 @@ def detect(checkpoint: Checkpoint) -> str | None:
             if isinstance(_check(checkpoint, layout, prefix), Located):
                 return layout
     return None
+
+
+def affine_weight(checkpoint: Checkpoint, located: Located, slot: StyleSlot) -> torch.Tensor:
+    """A style layer's affine weight as (outputs x w_dim), whatever the layout stores."""
+    weight = checkpoint[located.prefix + slot.key]
+    return weight.t().contiguous() if located.layout in TRANSPOSED_AFFINE else weight

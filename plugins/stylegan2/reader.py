@@ -3,9 +3,13 @@
 The inverse of ``stylegan2_state_dict`` (fixtures): each layout's tensors are
 renamed and reshaped back to the logical names, undoing that layout's conventions
 (rosinality's leading 1s, genforce's style bias without the +1 and its TensorFlow-oriented
-conv0 kernel). Only the generator's own tensors are read, each once.
+conv0 kernel; NVIDIA's TensorFlow pickles as stylegan2-ada-pytorch's legacy.py converts
+them: dense weights transposed, kernels from (k, k, in, out) to (out, in, k, k), ``Conv0_up``
+kernels flipped, ``mod_bias`` + 1, noise maps ``noise{n}`` in the order the convs run).
+Only the generator's own tensors are read, each once.
 
-sefa-zoo's own files record their config in the safetensors metadata (native).
+sefa-zoo's own files record their config in the safetensors metadata (native), NVIDIA's
+TensorFlow pickles in Gs's ``static_kwargs`` (read with legacy.py's defaults).
 What the other files do not record is taken from the layout's own defaults: the mapping
 network's learning-rate multiplier is 0.01 in rosinality's and genforce's code (NVIDIA
 pickles record it), and a file without an average w (rosinality's training snapshots)
@@ -74,6 +78,22 @@ def _plus_one(t: torch.Tensor) -> torch.Tensor:
     return t + 1
 
 
+def _transposed(t: torch.Tensor) -> torch.Tensor:  # TensorFlow's (in, out) dense weight -> (out, in)
+    if t.ndim != 2:
+        raise ValueError("expected a 2-d weight")
+    return t.t()
+
+
+def _kernel(t: torch.Tensor) -> torch.Tensor:  # TensorFlow's (k, k, in, out) -> (out, in, k, k)
+    if t.ndim != 4:
+        raise ValueError("expected a 4-d kernel")
+    return t.permute(3, 2, 0, 1)
+
+
+def _flipped_kernel(t: torch.Tensor) -> torch.Tensor:  # Conv0_up: TensorFlow's orientation -> NVIDIA's
+    return _kernel(t).flip(2, 3)
+
+
 def _levels(resolution: int) -> list[int]:
     return [4 << k for k in range(resolution.bit_length() - 2)]
 
@@ -126,6 +146,33 @@ def _nvidia_sources(resolution: int, mapping_layers: int) -> Sources:
     return src
 
 
+def _nvidia_tf_sources(resolution: int, mapping_layers: int) -> Sources:
+    src: Sources = {}
+    for i in range(mapping_layers):
+        src[f"mapping.fc{i}.weight"] = (f"mapping.Dense{i}/weight", _transposed)
+        src[f"mapping.fc{i}.bias"] = (f"mapping.Dense{i}/bias", _same)
+    src["w_avg"] = ("dlatent_avg", _same)
+    src["const"] = ("synthesis.4x4/Const/const", _first)
+    scopes = {"conv": "Conv", "conv0": "Conv0_up", "conv1": "Conv1"}
+    names = [name for level in _levels(resolution) for name in _conv_names(level)]
+    for noise_index, name in enumerate(names):
+        level, role = name.split(".")
+        scope = f"synthesis.{level}/{scopes[role]}"
+        src[f"{name}.weight"] = (f"{scope}/weight", _flipped_kernel if role == "conv0" else _kernel)
+        src[f"{name}.bias"] = (f"{scope}/bias", _same)
+        src[f"{name}.noise_strength"] = (f"{scope}/noise_strength", _same)
+        src[f"{name}.noise_const"] = (f"synthesis.noise{noise_index}", _plane)
+        src[f"{name}.affine.weight"] = (f"{scope}/mod_weight", _transposed)
+        src[f"{name}.affine.bias"] = (f"{scope}/mod_bias", _plus_one)
+    for level in _levels(resolution):
+        rgb, scope = f"{level}x{level}.torgb", f"synthesis.{level}x{level}/ToRGB"
+        src[f"{rgb}.weight"] = (f"{scope}/weight", _kernel)
+        src[f"{rgb}.bias"] = (f"{scope}/bias", _same)
+        src[f"{rgb}.affine.weight"] = (f"{scope}/mod_weight", _transposed)
+        src[f"{rgb}.affine.bias"] = (f"{scope}/mod_bias", _plus_one)
+    return src
+
+
 def _genforce_sources(resolution: int, mapping_layers: int) -> Sources:
     src: Sources = {}
     for i in range(mapping_layers):
@@ -164,16 +211,21 @@ def _sefa_zoo_sources(resolution: int, mapping_layers: int) -> Sources:
 
 
 _SOURCES = {
-    "rosinality": _rosinality_sources, "nvidia": _nvidia_sources, "genforce": _genforce_sources,
-    "sefa-zoo": _sefa_zoo_sources,
+    "rosinality": _rosinality_sources, "nvidia": _nvidia_sources, "nvidia-tf": _nvidia_tf_sources,
+    "genforce": _genforce_sources, "sefa-zoo": _sefa_zoo_sources,
 }
 _MAPPING_WEIGHT = {
     "rosinality": re.compile(r"^style\.([0-9]{1,6})\.weight$"),  # style.0 is the PixelNorm
     "nvidia": re.compile(r"^mapping\.fc([0-9]{1,6})\.weight$"),
+    "nvidia-tf": re.compile(r"^mapping\.Dense([0-9]{1,6})/weight$"),
     "genforce": re.compile(r"^mapping\.dense([0-9]{1,6})\.weight$"),
     "sefa-zoo": re.compile(r"^mapping\.fc([0-9]{1,6})\.weight$"),
 }
-_LABEL_EMBEDDING = {"nvidia": "mapping.embed.weight", "genforce": "mapping.label_weight"}
+_LABEL_EMBEDDING = {
+    "nvidia": ("mapping.embed.weight",),
+    "nvidia-tf": ("mapping.LabelConcat/weight", "mapping.LabelEmbed/weight"),  # StyleGAN2's, StyleGAN2-ADA's
+    "genforce": ("mapping.label_weight",),
+}
 
 
 def read_stylegan2_state(checkpoint: Checkpoint, layout: str) -> StyleGAN2State:
@@ -186,11 +238,12 @@ def read_stylegan2_state(checkpoint: Checkpoint, layout: str) -> StyleGAN2State:
                 f"{label}: the StyleGAN2 generator has no {slot.name} layer; only the 'skip' "
                 "architecture (a toRGB at every resolution) can synthesize images"
             )
-    embedding = _LABEL_EMBEDDING.get(layout)
-    if embedding is not None and prefix + embedding in checkpoint:
-        raise LayoutError(
-            f"{label}: {prefix + embedding!r}: class-conditional StyleGAN2 generators are not supported"
-        )
+    for embedding in _LABEL_EMBEDDING.get(layout, ()):
+        if prefix + embedding in checkpoint:
+            raise LayoutError(
+                f"{label}: {prefix + embedding!r}: class-conditional StyleGAN2 generators are not supported"
+            )
+    static_kwargs = tf_static_kwargs(checkpoint, located) if layout == "nvidia-tf" else {}
     mapping_layers = _count_mapping_layers(checkpoint, located)
     levels = _levels(located.resolution)
     tensors = {}
@@ -211,6 +264,8 @@ def read_stylegan2_state(checkpoint: Checkpoint, layout: str) -> StyleGAN2State:
         tensors["w_avg"] = checkpoint["latent_avg"]
     channels = {level: tensors[f"{level}x{level}.torgb.weight"].shape[1] for level in levels}
     channel_base, channel_max = _channel_config(checkpoint, located, channels)
+    if isinstance(static_kwargs.get("fmap_base"), int) and isinstance(static_kwargs.get("fmap_max"), int):
+        channel_base, channel_max = 2 * static_kwargs["fmap_base"], static_kwargs["fmap_max"]  # as legacy.py
     config = read_config(checkpoint) if layout == "sefa-zoo" else None
     if config is not None:
         channel_base, channel_max = config["channel_base"], config["channel_max"]
@@ -230,6 +285,8 @@ def read_stylegan2_state(checkpoint: Checkpoint, layout: str) -> StyleGAN2State:
     )
     if config is not None:
         check_config(config, state, label)
+    if layout == "nvidia-tf":
+        _check_tf_dimensions(static_kwargs, state, located, label)
     if "w_avg" not in tensors:
         try:
             tensors["w_avg"] = estimate_w_avg(state)  # completes the state's own dict
@@ -261,6 +318,9 @@ def read_conv_clamp(checkpoint: Checkpoint, layout: str) -> float | None:
     if layout == "sefa-zoo":
         config = read_config(checkpoint)
         return None if config is None or config["conv_clamp"] is None else float(config["conv_clamp"])
+    if layout == "nvidia-tf":
+        value = tf_static_kwargs(checkpoint, locate(checkpoint, layout)).get("conv_clamp")
+        return None if value is None else _clamp_value(value, checkpoint.label)
     if layout != "nvidia":
         return None
     located = locate(checkpoint, layout)
@@ -274,9 +334,13 @@ def read_conv_clamp(checkpoint: Checkpoint, layout: str) -> float | None:
         values = ", ".join(sorted(map(str, found)))
         raise LayoutError(f"{checkpoint.label}: the StyleGAN2 layers use different conv_clamp values ({values})")
     value = found.pop() if found else None
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0):
-        raise LayoutError(f"{checkpoint.label}: conv_clamp {value!r} is not a number >= 0")
-    return None if value is None else float(value)
+    return None if value is None else _clamp_value(value, checkpoint.label)
+
+
+def _clamp_value(value: object, label: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise LayoutError(f"{label}: conv_clamp {value!r} is not a number >= 0")
+    return float(value)
 
 
 def _count_mapping_layers(checkpoint: Checkpoint, located: Located) -> int:
@@ -299,6 +363,11 @@ def _count_mapping_layers(checkpoint: Checkpoint, located: Located) -> int:
 
 
 def _mapping_lr_multiplier(checkpoint: Checkpoint, located: Located, mapping_layers: int) -> float:
+    if located.layout == "nvidia-tf":
+        value = tf_static_kwargs(checkpoint, located).get("mapping_lrmul", DEFAULT_MAPPING_LR_MULTIPLIER)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise LayoutError(f"{checkpoint.label}: Gs's mapping_lrmul {value!r} is not a positive number")
+        return float(value)
     if located.layout != "nvidia":
         return DEFAULT_MAPPING_LR_MULTIPLIER
     # NVIDIA's FullyConnectedLayer keeps bias_gain = lr_multiplier
@@ -323,3 +392,49 @@ def _channel_config(checkpoint: Checkpoint, located: Located, channels: dict[int
     top = max(channels.values())
     base = max(c * level if c < top else top * level for level, c in channels.items())
     return base, top
+
+
+# What legacy.py's converter reads from a TensorFlow Gs's static_kwargs, with its defaults, where
+# sefa-zoo's generator does one thing only: a kwarg set to anything else is refused.
+_TF_FIXED_KWARGS = {
+    "architecture": "skip", "nonlinearity": "lrelu", "mapping_nonlinearity": "lrelu",
+    "resample_kernel": [1, 3, 3, 1], "use_noise": True, "label_size": 0,
+}
+MIN_TF_NETWORK_VERSION = 4  # legacy.py refuses older TensorFlow networks too
+
+
+def tf_static_kwargs(checkpoint: Checkpoint, located: Located) -> dict:
+    """Gs's ``static_kwargs``, checked against what sefa-zoo's generator implements."""
+    label, prefix = checkpoint.label, located.prefix
+    version = checkpoint.objects.get(f"{prefix}_version", MIN_TF_NETWORK_VERSION)
+    if isinstance(version, int) and version < MIN_TF_NETWORK_VERSION:
+        raise LayoutError(
+            f"{label}: TensorFlow network {prefix[:-1]!r} has pickle version {version}; "
+            f"StyleGAN2's are version {MIN_TF_NETWORK_VERSION} or later"
+        )
+    kwargs = checkpoint.objects.get(f"{prefix}_static_kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise LayoutError(f"{label}: {prefix}_static_kwargs is not a dict")
+    for key, implemented in _TF_FIXED_KWARGS.items():
+        value = kwargs.get(key)
+        if value is not None and not _same_setting(value, implemented):
+            raise LayoutError(
+                f"{label}: Gs's static_kwargs {key}={value!r} is not supported "
+                f"(sefa-zoo's StyleGAN2 generator implements {key}={implemented!r})"
+            )
+    return kwargs
+
+
+def _same_setting(value: object, implemented: object) -> bool:
+    if isinstance(implemented, list):
+        return type(value) in (list, tuple) and list(value) == implemented  # type: ignore[arg-type]
+    return type(value) is type(implemented) and value == implemented
+
+
+def _check_tf_dimensions(kwargs: dict, state: StyleGAN2State, located: Located, label: str) -> None:
+    """The sizes Gs's static_kwargs state must be the ones its variables have."""
+    for key, found in (("resolution", state.resolution), ("num_channels", state.img_channels),
+                       ("latent_size", state.z_dim), ("dlatent_size", state.w_dim)):
+        value = kwargs.get(key)
+        if value is not None and not (type(value) is int and value == found):
+            raise LayoutError(f"{label}: Gs's static_kwargs {key}={value!r} but its variables give {found}")
