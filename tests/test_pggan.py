@@ -336,7 +336,8 @@ def test_cli_reports_a_bad_file_in_one_line(tmp_path, case, edit, message):
 
 def test_a_3x3_layer0_is_named_when_the_architecture_is_given():
     checkpoint = in_memory(NOT_PGGAN["3x3 layer0"]())
-    with pytest.raises(LayoutError, match=r"'layer0.weight' has shape \(32, 16, 3, 3\), expected \(channels, z_dim, 4, 4\)"):
+    expected = r"'layer0.weight' has shape \(32, 16, 3, 3\), expected \(channels, z_dim, 4, 4\)"
+    with pytest.raises(LayoutError, match=expected):
         PGGAN().layers(checkpoint)
     with pytest.raises(LayoutError, match="no tensor 'generator_smooth.layer0.weight'"):
         PGGAN().layers(in_memory(prefixed(dcgan_state(), "generator_smooth.")))

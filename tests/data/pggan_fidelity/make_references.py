@@ -127,14 +127,16 @@ def main(argv: list[str] | None = None) -> None:
     generator_class, factorize_weight = import_release(args.checkout)
     generator = load_release_generator(generator_class, GENFORCE_FILE)
     huggan = load_release_generator(generator_class, HUGGAN_FILE)
-    same = all(torch.equal(a, b) for a, b in zip(generator.state_dict().values(), huggan.state_dict().values()))
+    pairs = zip(generator.state_dict().values(), huggan.state_dict().values(), strict=True)
+    same = all(torch.equal(a, b) for a, b in pairs)
     print(f"the huggan file holds the .pth's generator_smooth: {same}")
     print(f"lod buffer: {float(generator.lod)}")
 
     arrays = references(generator, factorize_weight)
     np.savez_compressed(args.output, **arrays)
     print(f"image range: {arrays['images'].min():.3f} .. {arrays['images'].max():.3f}")
-    print(f"wrote {args.output} ({args.output.stat().st_size} bytes); torch {torch.__version__}, numpy {np.__version__}")
+    print(f"wrote {args.output} ({args.output.stat().st_size} bytes)")
+    print(f"torch {torch.__version__}, numpy {np.__version__}")
 
 
 if __name__ == "__main__":
