@@ -27,7 +27,7 @@ from sefa_zoo import (
 from sefa_zoo.catalogue import get_entry
 from sefa_zoo.cli.main import app
 from sefa_zoo_plugins.stylegan import StyleGAN, random_stylegan_state, save_stylegan
-from sefa_zoo_plugins.stylegan2 import random_stylegan2_state, save_stylegan2, stylegan2_state_dict
+from sefa_zoo_plugins.stylegan2 import random_stylegan2_state, stylegan2_state_dict
 
 PREFIXES = ("generator_smooth.", "generator.", "")
 FILE_NAMES = {"genforce": "stylegan_tiny.pth", "huggan": "pytorch_model.bin"}
@@ -373,7 +373,7 @@ def test_files_hold_what_genforce_and_huggan_write(state, files):
 def test_both_files_give_the_same_bank_and_images(state, files):
     banks = {layout: factorize_file(path) for layout, path in files.items()}
     expected = factorize_checkpoint(as_checkpoint(state))
-    for layout, bank in banks.items():
+    for bank in banks.values():
         assert (bank.architecture, bank.layout) == ("stylegan", "genforce")
         np.testing.assert_array_equal(bank.directions, expected.directions)
     images = [

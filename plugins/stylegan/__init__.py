@@ -121,7 +121,7 @@ class StyleGAN(Architecture):
 
     def _located(self, checkpoint: Checkpoint, layout: str | None, options: dict[str, Any]) -> Located:
         if options:
-            raise SefaZooError(f"architecture 'stylegan' has no option {sorted(options)[0]!r} (it takes none)")
+            raise SefaZooError(f"architecture 'stylegan' has no option {min(options)!r} (it takes none)")
         if layout is not None:
             self.resolve_layout(checkpoint, layout)
         return locate(checkpoint)
