@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sefa_zoo import CheckpointError, open_checkpoint
-from sefa_zoo.testing import PersistentModule, save_nvidia_pickle
+from sefa_zoo.testing import PersistentModule, TFNetworkSpec, save_nvidia_pickle, tf_pickle_bytes
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 _FOLDER = Path(tempfile.mkdtemp(prefix="sefa-zoo-fuzz-"))
@@ -36,6 +36,11 @@ def _seed_files() -> dict[str, bytes]:
     seeds["pickle-2"] = pickle.dumps(obj, protocol=2)
     nvidia = save_nvidia_pickle(_FOLDER / "seed-nvidia", {"G_ema": PersistentModule.from_state_dict(tensors)})
     seeds["nvidia"] = nvidia.read_bytes()
+    synthesis = TFNetworkSpec("G_synthesis", "G_synthesis_stylegan2", {"4x4/Conv/w": tensors["w"].numpy()})
+    gs = TFNetworkSpec("Gs", "G_main", {"dlatent_avg": np.arange(3, dtype=np.float32)}, {"synthesis": synthesis},
+                       {"resolution": 8, "resample_kernel": [1, 3, 3, 1]})
+    for protocol in (2, 3, 4):
+        seeds[f"tf-pickle-{protocol}"] = tf_pickle_bytes((gs, TFNetworkSpec("D", "D_stylegan2"), gs), protocol=protocol)
     return seeds
 
 
@@ -68,6 +73,18 @@ def test_random_pickles(body, version):
        filler=st.binary(max_size=16))
 def test_random_opcode_sequences(body, filler):
     assert_loads_or_refuses(b"\x80\x04" + b"".join(op + filler[: i % 5] for i, op in enumerate(body)) + b".")
+
+
+TF_HEADS = [b"\x80\x02cdnnlib.tflib.network\nNetwork\n", b"\x80\x04\x8c\x14dnnlib.tflib.network\x8c\x07Network\x93"]
+
+
+@FUZZ
+@given(head=st.sampled_from(TF_HEADS),
+       body=st.lists(st.sampled_from(sorted({bytes([code]) for code in pickle._Unpickler.dispatch})), max_size=60),
+       filler=st.binary(max_size=16))
+def test_random_opcodes_after_the_tensorflow_network_class(head, body, filler):
+    # The head sends the file to the TensorFlow reader; what follows is anything.
+    assert_loads_or_refuses(head + b"".join(op + filler[: i % 5] for i, op in enumerate(body)) + b".")
 
 
 @FUZZ

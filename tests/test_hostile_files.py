@@ -67,6 +67,16 @@ def test_build_on_a_global_is_refused_and_the_process_stays_intact(tmp_path, goo
     assert torch.equal(open_checkpoint(good_file)["w"], torch.arange(6.0).reshape(2, 3))
 
 
+@pytest.mark.parametrize("target", [("dnnlib.tflib.network", "Network"), ("dnnlib.util", "EasyDict"),
+                                    ("numpy.core.multiarray", "_reconstruct"), ("_codecs", "encode")])
+def test_build_on_a_global_of_a_tensorflow_pickle_is_refused(tmp_path, target):
+    path = write(tmp_path / "poison.pkl", proto(in_dict("x", global_(*target) + DEFAULTS_STATE + pickle.BUILD)),
+                 "tf-pickle")
+    with pytest.raises(UnsafeCheckpointError, match="BUILD on") as error:
+        open_checkpoint(path)
+    assert_one_line(error, path)
+
+
 @pytest.mark.parametrize("opcode", ["SETITEM", "APPEND", "ADDITEMS"])
 def test_item_opcodes_on_a_global_are_refused(tmp_path, opcode):
     mutate = {
@@ -155,6 +165,17 @@ def test_shared_references_that_expand_exponentially_are_refused_quickly(tmp_pat
     assert_one_line(error, path)
 
 
+def test_shared_references_in_a_tensorflow_pickle_are_refused_quickly(tmp_path):
+    get, put = pickle.BINGET + b"\x00", pickle.BINPUT + b"\x00" + pickle.POP
+    doubling = pickle.MARK + get + get + pickle.LIST + put  # memo 0 = [memo 0, memo 0]
+    path = write(tmp_path / "bomb.pkl", proto(pickle.EMPTY_LIST + put + doubling * 60 + get), "tf-pickle")
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match="expand to more than") as error:
+        open_checkpoint(path)
+    assert time.perf_counter() - start < 5
+    assert_one_line(error, path)
+
+
 def test_moderate_sharing_within_the_files_size_is_fine(tmp_path):
     shared = {"lr": 0.1}
     path = tmp_path / "shared.pkl"
@@ -162,7 +183,7 @@ def test_moderate_sharing_within_the_files_size_is_fine(tmp_path):
     assert open_checkpoint(path).objects["groups"] == [{"lr": 0.1}] * 20
 
 
-@pytest.mark.parametrize("container", CONTAINERS)
+@pytest.mark.parametrize("container", [*CONTAINERS, "tf-pickle"])
 def test_deep_nesting_is_refused_without_a_recursion_error(tmp_path, container):
     depth = 100_000
     deep = pickle.MARK * depth + pickle.EMPTY_LIST + pickle.LIST * depth  # [[[...]]]
@@ -172,7 +193,7 @@ def test_deep_nesting_is_refused_without_a_recursion_error(tmp_path, container):
     assert_one_line(error, path)
 
 
-@pytest.mark.parametrize("container", CONTAINERS)
+@pytest.mark.parametrize("container", [*CONTAINERS, "tf-pickle"])
 def test_a_cyclic_structure_is_refused(tmp_path, container):
     cycle = pickle.EMPTY_LIST + pickle.BINPUT + b"\x00" + pickle.BINGET + b"\x00" + pickle.APPEND
     path = write(tmp_path / "cycle.pt", proto(cycle), container)
