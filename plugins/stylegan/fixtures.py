@@ -47,8 +47,9 @@ def random_stylegan_state(
     """A genforce StyleGANGenerator state dict with seeded random weights.
 
     Weights are standard normal (genforce's initialisation under equalised learning rate; the
-    mapping's are 1 / lr_multiplier times that, as genforce stores them); biases, style biases and noise strengths are small random values rather than genforce's
-    zeros, so that every tensor changes the image. ``device="meta"`` gives the true shapes
+    mapping's are 1 / lr_multiplier times that, as genforce stores them); biases, style biases
+    and noise strengths are small random values rather than genforce's zeros, so that every
+    tensor changes the image. ``device="meta"`` gives the true shapes
     without data.
     """
     if resolution < 8 or resolution & (resolution - 1):
