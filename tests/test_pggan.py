@@ -219,7 +219,7 @@ def stylegan2_files(folder):
     from sefa_zoo_plugins.stylegan2 import FIXTURE_LAYOUTS, random_stylegan2_state, save_stylegan2
 
     state = random_stylegan2_state(16, w_dim=8, z_dim=8, channel_base=64, channel_max=8, mapping_layers=1)
-    return {layout: save_stylegan2(state, folder / f"{layout}.bin", layout) for layout in FIXTURE_LAYOUTS}
+    return {f"stylegan2 {layout}": save_stylegan2(state, folder / f"{layout}.bin", layout) for layout in FIXTURE_LAYOUTS}
 
 
 def stylegan1_genforce_like() -> dict[str, torch.Tensor]:
@@ -258,9 +258,22 @@ def test_other_networks_are_not_detected(case):
     assert PGGAN().detect(in_memory(NOT_PGGAN[case]())) is None
 
 
+def stylegan_files(folder):
+    from sefa_zoo_plugins.stylegan import FIXTURE_LAYOUTS, random_stylegan_state, save_stylegan
+
+    state = random_stylegan_state(16, z_dim=8, w_dim=8, mapping_layers=1, fmaps_base=64, fmaps_max=8)
+    return {f"stylegan {layout}": save_stylegan(state, folder / f"stylegan-{layout}.bin", layout)
+            for layout in FIXTURE_LAYOUTS}
+
+
 def test_other_architectures_files_are_not_detected(tmp_path):
-    for layout, path in stylegan2_files(tmp_path).items():
-        assert PGGAN().detect(sefa_zoo.open_checkpoint(path)) is None, layout
+    files = {**stylegan2_files(tmp_path), **stylegan_files(tmp_path)}
+    torch.save({"netG_state_dict": dcgan_state()}, tmp_path / "dcgan.pth")
+    files["dcgan"] = tmp_path / "dcgan.pth"
+    for name, path in files.items():
+        checkpoint = sefa_zoo.open_checkpoint(path)
+        assert PGGAN().detect(checkpoint) is None, name
+        assert sefa_zoo.detect(checkpoint)[0].name != "pggan"
 
 
 def test_a_generator_smooth_that_is_not_pggan_is_not_passed_over_for_generator():
