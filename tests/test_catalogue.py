@@ -398,6 +398,7 @@ def test_non_utf8_file(user_file):
 
 def test_user_file_adds_and_overrides_with_a_notice(user_file):
     builtin = get_entry("stylegan2-car")
+    place = list(load_catalogue().entries).index("stylegan2-car")
     user_file(catalogue_text(entry_yaml("stylegan2-car", resolution=1024, num_layers=18), entry_yaml("mine")))
     catalogue = load_catalogue()
     car = catalogue.get("stylegan2-car")
@@ -405,7 +406,7 @@ def test_user_file_adds_and_overrides_with_a_notice(user_file):
     assert car.origin.startswith("user catalogue ") and car.origin.endswith("zoo.yaml")
     assert list(catalogue.entries)[-1] == "mine"
     # an override keeps the overridden entry's place in the order
-    assert list(catalogue.entries).index("stylegan2-car") == 0
+    assert list(catalogue.entries).index("stylegan2-car") == place
     assert catalogue.notices == [f"{car.origin} overrides 'stylegan2-car' from the built-in catalogue"]
 
 
@@ -562,7 +563,10 @@ def test_unknown_name_suggests_the_closest(config_dir):
 
 def test_find_by_glob_substring_and_architecture(user_file):
     user_file(catalogue_text(entry_yaml("toy-one", architecture="toyarch"), entry_yaml("toy-two")))
-    assert [e.name for e in find_entries("stylegan2-c*")] == ["stylegan2-car", "stylegan2-cat", "stylegan2-church"]
+    assert [e.name for e in find_entries("stylegan2-c*")] == [
+        "stylegan2-car", "stylegan2-cat", "stylegan2-church", "stylegan2-car-tf", "stylegan2-cat-tf",
+        "stylegan2-church-tf", "stylegan2-car-tf-draggan"]
+    assert [e.name for e in find_entries("stylegan2-c*-tf")] == ["stylegan2-car-tf", "stylegan2-cat-tf", "stylegan2-church-tf"]
     assert {e.name for e in find_entries("AFHQ")} >= {"stylegan2ada-afhqcat", "stylegan2-afhqcat512"}
     assert all("afhq" in e.name for e in find_entries("afhq"))
     assert [e.name for e in find_entries(architecture="toyarch")] == ["toy-one"]

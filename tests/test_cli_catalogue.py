@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from sefa_zoo import CatalogueEntry
-from sefa_zoo.catalogue import load_catalogue
+from sefa_zoo.catalogue import find_entries, load_catalogue
 from sefa_zoo.fetching import cached_path
 from sefa_zoo.cli.catalogue import entry_size, human_size, short_license
 from sefa_zoo.cli.main import app
@@ -107,7 +107,7 @@ def test_list_json_is_only_json(config_dir):
 def test_list_pattern_and_arch(config_dir, tmp_path):
     write_user_catalogue(config_dir, local_entry("tiny", tmp_path / "g.pt", architecture="dcgan"))
     names = lambda result: [item["name"] for item in json.loads(result.stdout)]  # noqa: E731
-    assert names(run("list", "stylegan2-c*", "--json")) == ["stylegan2-car", "stylegan2-cat", "stylegan2-church"]
+    assert names(run("list", "stylegan2-c*-tf", "--json")) == ["stylegan2-car-tf", "stylegan2-cat-tf", "stylegan2-church-tf"]
     assert names(run("list", "--arch", "dcgan", "--json")) == ["tiny"]
     assert set(names(run("list", "human", "--json"))) >= {"stylegan-human-v2-512", "stylegan-human-v2-1024-pkl"}
     result = run("list", "stylegan2-c*")
@@ -144,7 +144,8 @@ def table_rows(output):
 
 
 @pytest.mark.parametrize(("width", "columns"), [
-    (80, ["name", "res", "size", "cached", "license"]),
+    # several architectures: the column stays, and at 80 the license goes first (`info` shows it)
+    (80, ["name", "arch", "res", "size", "cached"]),
     (100, ["name", "architecture", "resolution", "size", "cached", "license"]),
 ])
 def test_list_fits_the_terminal_and_never_cuts_a_name(config_dir, width, columns):
@@ -158,9 +159,17 @@ def test_list_fits_the_terminal_and_never_cuts_a_name(config_dir, width, columns
     for row in rows:
         entry = catalogue.get(row["name"])
         assert row["size"] == entry_size(entry)
-        assert row["license"] == short_license(entry)
+        assert row.get("license", short_license(entry)) == short_license(entry)
     assert list(rows[0]) == columns
-    assert ("(stylegan2 models)" in result.stdout) == ("architecture" not in columns)
+    assert "models)" not in result.stdout
+
+
+def test_list_of_one_architecture_names_it_once_in_the_title(config_dir):
+    result = runner.invoke(app, ["list", "--arch", "stylegan2"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    rows = table_rows(result.stdout)
+    assert "(stylegan2 models)" in result.stdout and "arch" not in rows[0] and "license" in rows[0]
+    assert [row["name"] for row in rows] == [e.name for e in find_entries(architecture="stylegan2")]
 
 
 def test_list_at_a_wide_terminal_shows_every_column(config_dir):
@@ -178,7 +187,8 @@ def test_list_keeps_the_architecture_when_models_differ(config_dir, tmp_path):
     assert result.exit_code == 0, result.output
     rows = table_rows(result.stdout)
     assert rows[-1]["name"] == "a-much-longer-model-name-than-any-shipped-one"
-    assert {row["arch"] for row in rows} == {"stylegan2", "dcgan"}
+    assert {row["arch"] for row in rows} == {entry.architecture for entry in load_catalogue().entries.values()}
+    assert "dcgan" in {row["arch"] for row in rows}
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
 
 
