@@ -316,6 +316,15 @@ def test_info_of_a_cached_file_that_is_not_the_declared_architecture(config_dir,
     assert result.stderr.startswith("Error: ") and "junk.pt" in result.stderr
 
 
+@pytest.mark.parametrize(("name", "latent"), [("pggan-celebahq1024", "z 512, 1 layer"),
+                                            ("stylegan2-car", "z 512, w 512, 16 layers")])
+def test_info_shows_w_only_for_models_that_have_one(config_dir, name, latent):
+    result = run("info", name)
+    assert result.exit_code == 0, result.output
+    assert [line.split(None, 1)[1].strip() for line in result.stdout.splitlines()
+            if line.startswith("latent")] == [latent]
+
+
 def test_info_of_a_local_checkpoint_detects_it_and_shows_its_layers(tmp_path):
     checkpoint = tiny_rosinality_checkpoint(tmp_path / "g.pt")
     result = run("info", "--checkpoint", str(checkpoint), "--json")

@@ -212,7 +212,7 @@ def info(
         ("description", entry.description),
         ("architecture", f"{entry.architecture} ({entry.layout} layout)"),
         ("resolution", _resolution(entry)),
-        ("latent", f"z {entry.z_dim or '?'}, w {entry.w_dim or '?'}, {entry.num_layers} layers"),
+        ("latent", _latent_text(entry)),
         ("source", source.describe()),
     ]
     if isinstance(source, HubSource):
@@ -232,6 +232,15 @@ def info(
     _print_details(rows)
     if layers is not None:
         _print_layers(entry.name, layers)
+
+
+def _latent_text(entry: CatalogueEntry) -> str:
+    """'z 512, w 512, 18 layers'; a z-space model (no w_dim) has no w to show."""
+    parts = [f"z {entry.z_dim or '?'}"]
+    if entry.w_dim is not None:
+        parts.append(f"w {entry.w_dim}")
+    layers = "layer" if entry.num_layers == 1 else "layers"
+    return ", ".join([*parts, f"{entry.num_layers} {layers}"])
 
 
 def _checkpoint_info(
