@@ -82,7 +82,7 @@ def test_every_builtin_plugin_is_found(plugins):
     for plugin in builtins.values():
         assert plugin["loaded"] and plugin["problems"] == [], plugin
     assert plugins["problems"] == []
-    assert {"stylegan2", "dcgan"} <= {a for p in builtins.values() for a in p["architectures"]}
+    assert {"pggan", "stylegan", "stylegan2", "dcgan"} <= {a for p in builtins.values() for a in p["architectures"]}
 
 
 def test_the_whole_catalogue_is_listed(venv, plugins, tmp_path):
