@@ -1,0 +1,1 @@
+"""Built-in BigGAN-deep architecture (work in progress: issue 7)."""

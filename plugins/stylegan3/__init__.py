@@ -1,0 +1,1 @@
+"""Built-in StyleGAN3 architecture (work in progress: issue 7)."""
