@@ -76,10 +76,13 @@ def factorize_checkpoint(
     )
 
 
-def factorize_file(path: str | Path, **kwargs: Any) -> DirectionBank:
-    """SeFa directions of a local checkpoint file (architecture and layout detected unless given)."""
-    path = Path(path)
-    checkpoint = open_checkpoint(path)
+def factorize_file(
+    path: str | Path, *, companions: Mapping[str, str | Path] | None = None, **kwargs: Any
+) -> DirectionBank:
+    """SeFa directions of a local checkpoint file, or of the one checkpoint in a folder
+    (architecture and layout detected unless given; ``companions`` as ``open_checkpoint``)."""
+    checkpoint = open_checkpoint(path, companions=companions)
+    path = checkpoint.path
     kwargs.setdefault("checkpoint_sha256", sha256_file(path))
     # The file's name, not its folders: banks get shared, and the sha256 identifies the file.
     kwargs.setdefault("checkpoint_source", path.name)

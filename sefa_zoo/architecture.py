@@ -26,6 +26,12 @@ class ProjectionLayer:
     ``index`` is the layer's position in the latent-code table (the W+ index for
     the StyleGAN family, 0 for a single first layer); ``name`` is a logical,
     layout-independent name; ``level`` is the resolution the layer works at.
+
+    ``latent_part`` is empty when the layer's whole input is the latent code. A layer fed
+    cat(z, something) — BigGAN's cat(z, class embedding), a one-hot label concatenated to z —
+    is factorized on its z columns only: ``latent_dim`` counts those, and ``latent_part``
+    says which they are, e.g. "z = input columns 0-127 of 256 (128-255: class embedding)".
+    Banks record it.
     """
 
     index: int
@@ -34,6 +40,7 @@ class ProjectionLayer:
     latent_dim: int
     level: int
     kind: str = "conv"
+    latent_part: str = ""
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -46,6 +53,17 @@ class Generator(Protocol):
 
     ``codes`` are per-layer latent codes of shape (N, num_layers, latent_dim): W+
     for the StyleGAN family, z repeated once (num_layers = 1) for z-space models.
+
+    Class-conditional generators also have ``num_classes`` (> 0; unconditional ones may
+    leave it out or set 0) and may have ``class_names`` (one name per class index). The
+    core then passes the classes, a long tensor of N class indices, to both calls:
+    ``map(z, truncation_psi=..., truncation_cutoff=..., classes=...)`` and
+    ``synthesize(codes, classes=..., truncation_psi=...)`` — the class may enter the
+    mapping (StyleGAN2-ADA), every block (BigGAN), or both, and a generator whose
+    synthesis depends on the truncation (BigGAN's batch-norm statistics) gets it there
+    too. Unconditional generators are called exactly as the two signatures below.
+    A conditional generator raises a one-line SefaZooError when ``classes`` is missing
+    or out of range; the core refuses a class for an unconditional one.
     """
 
     z_dim: int

@@ -7,6 +7,7 @@ shapes and tensors, and read no more of the file than the tensors they ask for.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     import torch
 
 TensorLoader = Callable[[str], "torch.Tensor"]
+
+# Model configs are a few kB; anything much larger is not one.
+COMPANION_JSON_LIMIT = 1 << 20
 
 
 class Checkpoint(Mapping[str, "torch.Tensor"]):
@@ -44,6 +48,8 @@ class Checkpoint(Mapping[str, "torch.Tensor"]):
         self.objects: dict[str, Any] = dict(objects or {})
         self.container = container
         self.path = path
+        # files that belong with the weights (a config.json), by name; see ``companion``
+        self.companions: dict[str, Path] = {}
 
     @classmethod
     def from_tensors(
@@ -96,7 +102,7 @@ class Checkpoint(Mapping[str, "torch.Tensor"]):
         n = len(prefix)
         shapes = {k[n:]: s for k, s in self._shapes.items() if k.startswith(prefix)}
         objects = {k[n:]: v for k, v in self.objects.items() if k.startswith(prefix)}
-        return Checkpoint(
+        sub = Checkpoint(
             shapes,
             lambda name: self[prefix + name],  # checked (and named in errors) by the full name
             objects=objects,
@@ -104,6 +110,38 @@ class Checkpoint(Mapping[str, "torch.Tensor"]):
             path=self.path,
             check_values=False,
         )
+        sub.companions = dict(self.companions)
+        return sub
+
+    def companion(self, name: str) -> Path | None:
+        """A file that belongs with these weights, such as the ``config.json`` beside a
+        pytorch-pretrained-BigGAN ``pytorch_model.bin``: the one given when the checkpoint was
+        opened, else the regular file of that name in the checkpoint's folder, else None."""
+        if name in self.companions:
+            return self.companions[name]
+        if self.path is None or Path(name).name != name:
+            return None
+        beside = self.path.parent / name
+        return beside if beside.is_file() else None
+
+    def companion_json(self, name: str, *, limit: int = COMPANION_JSON_LIMIT) -> Any:
+        """The JSON in ``companion(name)``, or None when there is no such file. A file over
+        ``limit`` bytes, unreadable, or not JSON is a one-line CheckpointError naming it."""
+        path = self.companion(name)
+        if path is None:
+            return None
+        try:
+            with open(path, "rb") as f:
+                data = f.read(limit + 1)
+        except OSError as e:
+            raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
+        if len(data) > limit:
+            raise CheckpointError(f"{path}: larger than {limit} bytes; not a model config")
+        try:
+            return json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise CheckpointError(f"{path}: not a JSON file ({reason})") from None
 
     def prefixes_of(self, suffix: str) -> list[str]:
         """Every prefix under which a tensor named ``suffix`` occurs ("" for top level)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -297,7 +297,7 @@ class LoadedGenerator:
 def _looks_like_file(source: str | os.PathLike[str]) -> bool:
     if isinstance(source, os.PathLike):
         return True
-    return Path(source).is_file() or "/" in source or os.sep in source
+    return Path(source).is_file() or Path(source).is_dir() or "/" in source or os.sep in source
 
 
 def _build(
@@ -318,16 +318,21 @@ def open_generator(
     architecture: str | None = None,
     layout: str | None = None,
     progress: bool = True,
+    companions: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> LoadedGenerator:
     """The generator of a catalogue model (fetched on first use) or of a checkpoint file.
 
-    ``source`` is a file when it is a path object, an existing file, or contains a path
-    separator; otherwise a catalogue name. ``architecture`` and ``layout`` apply to files
-    (detected when omitted); a catalogue entry declares its own.
+    ``source`` is a file (or a folder holding one checkpoint) when it is a path object, an
+    existing file or folder, or contains a path separator; otherwise a catalogue name.
+    ``architecture``, ``layout`` and ``companions`` (files that belong with the weights, as
+    ``open_checkpoint`` takes them) apply to files (detected when omitted); a catalogue
+    entry declares its own.
     """
     if not _looks_like_file(source):
-        if architecture is not None or layout is not None:
-            raise SefaZooError("architecture and layout go with a checkpoint file; a catalogue model declares its own")
+        if architecture is not None or layout is not None or companions:
+            raise SefaZooError(
+                "architecture, layout and companion files go with a checkpoint file; a catalogue model declares its own"
+            )
         from .api import open_model
 
         checkpoint, entry, path = open_model(str(source), progress=progress)
@@ -342,11 +347,11 @@ def open_generator(
         generator = _build(arch, checkpoint, entry.layout, device, **extra)
         return LoadedGenerator(generator, arch.name, entry.name, path, entry.source.sha256)
     path = Path(source)
-    if not path.is_file():
+    if not (path.is_file() or path.is_dir()):
         raise CheckpointError(f"{path}: no such checkpoint file")
-    checkpoint = open_checkpoint(path)
+    checkpoint = open_checkpoint(path, companions=companions)
     arch, layout = detect(checkpoint, architecture, layout)
-    return LoadedGenerator(_build(arch, checkpoint, layout, device), arch.name, path.stem, path, None)
+    return LoadedGenerator(_build(arch, checkpoint, layout, device), arch.name, path.stem, checkpoint.path, None)
 
 
 def load_generator(
@@ -355,9 +360,12 @@ def load_generator(
     device: str | torch.device = "cpu",
     architecture: str | None = None,
     layout: str | None = None,
+    companions: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> Generator:
     """The ready-to-render generator of a catalogue model or a checkpoint file (see ``open_generator``)."""
-    return open_generator(source, device=device, architecture=architecture, layout=layout).generator
+    return open_generator(
+        source, device=device, architecture=architecture, layout=layout, companions=companions
+    ).generator
 
 
 def render_edits(

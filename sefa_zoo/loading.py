@@ -53,6 +53,7 @@ import torch
 
 from .checkpoint import Checkpoint
 from .errors import CheckpointError
+from .file_kinds import checkpoint_in_folder
 from .nvidia_pickle import PersistentObject, load_error, load_nvidia_pickle, plain
 from .tf_pickle import TFNetwork, is_tf_pickle, load_tf_pickle, network_parts, tensor_of
 from .torch_files import LEGACY_MAGIC, ZIP_MAGIC, map_file, read_legacy, read_torch_zip
@@ -112,16 +113,30 @@ def _describe_unknown(head: bytes) -> str:
     )
 
 
-def open_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+def open_checkpoint(
+    path: str | os.PathLike[str], *, companions: Mapping[str, str | os.PathLike[str]] | None = None
+) -> Checkpoint:
     """Open any supported container as a Checkpoint, never executing code from it.
 
     torch zip and safetensors files are read lazily (only the tensors asked for come off the
     disk); legacy torch files and pickles are loaded whole. Raises CheckpointError (or its
     subclass UnsafeCheckpointError) with a one-line message naming the file.
+
+    ``path`` may be a folder holding one checkpoint (a Hub snapshot: ``pytorch_model.bin``
+    beside its ``config.json``). ``companions`` names files that belong with the weights but
+    lie elsewhere, e.g. ``{"config.json": "my-config.json"}`` (see ``Checkpoint.companion``).
     """
     path = Path(path)
+    if path.is_dir():
+        path = checkpoint_in_folder(path)
     container = container_of(path)
-    return _OPENERS[container](path)
+    checkpoint = _OPENERS[container](path)
+    for name, companion in (companions or {}).items():
+        companion = Path(companion)
+        if not companion.is_file():
+            raise CheckpointError(f"{companion}: no such file (given as the checkpoint's {name})")
+        checkpoint.companions[name] = companion
+    return checkpoint
 
 
 def _open_torch(path: Path, container: str) -> Checkpoint:

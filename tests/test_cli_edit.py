@@ -146,6 +146,7 @@ def test_usage_errors(dcgan_file, tmp_path):
     fifo = tmp_path / "pipe.pt"
     os.mkfifo(fifo)
     (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "empty").mkdir()
     cases = [
         (["edit"], "Error: give a catalogue MODEL (see `sefa-zoo list`) or --checkpoint FILE\n"),
         (["edit", "fake", "--checkpoint", dcgan_file], "give a catalogue MODEL or --checkpoint FILE, not both"),
@@ -153,8 +154,10 @@ def test_usage_errors(dcgan_file, tmp_path):
          "with --bank the bank's own layers"),
         (["edit", "--checkpoint", tmp_path / "missing.pt"], "missing.pt: no such checkpoint file"),
         (["edit", "--checkpoint", tmp_path / "notes.txt" / "m.pt"], "notes.txt/m.pt: no such checkpoint file"),
-        (["edit", "--checkpoint", tmp_path], f"Error: {tmp_path}: is a folder, not a checkpoint file\n"),
-        (["edit", "--checkpoint", "."], "Error: .: is a folder, not a checkpoint file\n"),
+        (["edit", "--checkpoint", tmp_path], f"{tmp_path}: holds several checkpoint files (b.safetensors, dcgan.pth)"),
+        (["edit", "--checkpoint", tmp_path / "empty"], "empty: no checkpoint file in this folder"),
+        (["edit", "--checkpoint", dcgan_file, "--config", tmp_path / "none.json"], "none.json: no such config file"),
+        (["edit", "fake", "--config", tmp_path / "notes.txt"], "--config goes with --checkpoint"),
         (["edit", "--checkpoint", fifo], "pipe.pt: is a named pipe, not a checkpoint file"),
         (["edit", "--checkpoint", "/dev/null"], "Error: /dev/null: is a character device, not a checkpoint file\n"),
         (["edit", "--checkpoint", dcgan_file, "--bank", tmp_path / "nope.safetensors"], "no such direction bank file"),

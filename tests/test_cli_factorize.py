@@ -135,10 +135,17 @@ def test_missing_and_unrecognised_checkpoints(toy, tmp_path):
     assert result.exit_code == 1 and "no registered architecture recognises" in result.output
 
 
-def test_a_folder_or_a_pipe_as_checkpoint_is_named_so(toy, tmp_path):
-    result = run("factorize", "--checkpoint", str(tmp_path))
+def test_a_folder_without_one_checkpoint_or_a_pipe_is_named_so(toy, tmp_path):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    result = run("factorize", "--checkpoint", str(folder))
     assert result.exit_code == 1
-    assert result.output == f"Error: {tmp_path}: is a folder, not a checkpoint file\n"
+    assert result.output.startswith(f"Error: {folder}: no checkpoint file in this folder (")
+    (folder / "a.pt").write_bytes(b"")
+    (folder / "b.safetensors").write_bytes(b"")
+    result = run("factorize", "--checkpoint", str(folder))
+    assert result.exit_code == 1
+    assert result.output == f"Error: {folder}: holds several checkpoint files (a.pt, b.safetensors); name one\n"
     os.mkfifo(tmp_path / "pipe")
     result = run("factorize", "--checkpoint", str(tmp_path / "pipe"))
     assert result.exit_code == 1

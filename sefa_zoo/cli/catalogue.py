@@ -15,7 +15,7 @@ from ..fetching import cached_path
 from ..hashing import known_sha256
 from ..sources import HubSource, cut
 from . import display
-from .inputs import check_model_arguments, parse_options
+from .inputs import CONFIG_HELP, check_model_arguments, companion_files, parse_options
 
 # `sefa-zoo list` columns, and the shorter headers of the narrowest layout
 _COLUMNS = ("name", "architecture", "resolution", "layers", "size", "cached", "license")
@@ -181,6 +181,7 @@ def info(
         "--checkpoint", "-c", help="A local checkpoint file instead of a catalogue model.")] = None,
     arch: Annotated[Optional[str], typer.Option("--arch", help="Architecture of --checkpoint (detected when omitted).")] = None,
     layout: Annotated[Optional[str], typer.Option("--layout", help="Checkpoint layout of --checkpoint (detected when omitted).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help=CONFIG_HELP)] = None,
     option: Annotated[list[str], typer.Option("--option", help="Architecture option KEY=VALUE (repeatable), e.g. torgb=all.")] = [],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the entry as JSON on stdout (and nothing else there).")
@@ -190,14 +191,15 @@ def info(
     or, with --checkpoint, the architecture and layout found in a local file and its projection layers."""
     check_model_arguments(model, checkpoint, arch, layout)
     options = parse_options(option)
+    companions = companion_files(config, checkpoint)
     if checkpoint is not None:
-        _checkpoint_info(checkpoint, arch, layout, options, as_json)
+        _checkpoint_info(checkpoint, arch, layout, options, companions, as_json)
         return
     catalogue = load_catalogue()
     _print_notices(catalogue)
     entry = catalogue.get(model)
     path = cached_path(entry)
-    layers = _layers(path, entry.architecture, entry.layout, options)[2] if path is not None else None
+    layers = _layers(path, entry.architecture, entry.layout, options)[3] if path is not None else None
     if as_json:
         payload: dict[str, Any] = {
             **entry.to_dict(), "origin": entry.origin, "cached": path is not None,
@@ -244,21 +246,22 @@ def _latent_text(entry: CatalogueEntry) -> str:
 
 
 def _checkpoint_info(
-    checkpoint: Path, arch: str | None, layout: str | None, options: dict[str, str], as_json: bool
+    checkpoint: Path, arch: str | None, layout: str | None, options: dict[str, str],
+    companions: dict[str, Path], as_json: bool,
 ) -> None:
-    architecture, layout, layers = _layers(checkpoint, arch, layout, options)
+    weights, architecture, layout, layers = _layers(checkpoint, arch, layout, options, companions)
     if as_json:
-        payload = {"checkpoint": str(checkpoint), "size": checkpoint.stat().st_size,
+        payload = {"checkpoint": str(weights), "size": weights.stat().st_size,
                    "architecture": architecture.name, "layout": layout, "layers": layers}
         typer.echo(json.dumps(payload, indent=2))
         return
     _print_details([
-        ("checkpoint", str(checkpoint)),
-        ("size", human_size(checkpoint.stat().st_size)),
+        ("checkpoint", str(weights)),
+        ("size", human_size(weights.stat().st_size)),
         ("architecture", f"{architecture.name} ({layout} layout): {architecture.description}"),
         ("latent", f"{architecture.latent_space}, {max(layer['index'] for layer in layers) + 1} indices"),
     ])
-    _print_layers(checkpoint.name, layers)
+    _print_layers(weights.name, layers)
 
 
 def _print_details(rows: list[tuple[str, str]]) -> None:
@@ -296,16 +299,18 @@ def _sha256_text(expected: str | None, path: Path | None) -> str:
 
 
 def _layers(
-    path: Path, architecture: str | None, layout: str | None, options: dict[str, str]
-) -> tuple[Architecture, str, list[dict[str, Any]]]:
+    path: Path, architecture: str | None, layout: str | None, options: dict[str, str],
+    companions: dict[str, Path] | None = None,
+) -> tuple[Path, Architecture, str, list[dict[str, Any]]]:
+    """The weights file read (the one in a folder), its architecture, layout and layer rows."""
     from ..api import layer_table  # torch: only once a model's layers are shown
     from ..loading import open_checkpoint
 
-    checkpoint = open_checkpoint(path)
+    checkpoint = open_checkpoint(path, companions=companions)
     arch, layout, table = layer_table(checkpoint, architecture=architecture, layout=layout, options=options)
     rows = [
         {"index": layer.index, "name": layer.name, "level": layer.level, "kind": layer.kind,
          "shape": list(layer.shape)}
         for layer in table
     ]
-    return arch, layout, rows
+    return checkpoint.path, arch, layout, rows

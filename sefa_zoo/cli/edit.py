@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..bank import DirectionBank
     from ..editing import LoadedGenerator
 from ..ranges import parse_index_list
-from .inputs import check_model_arguments
+from .inputs import CONFIG_HELP, check_model_arguments, companion_files, protected_inputs
 
 DEFAULT_DIRECTIONS = 5
 BANK_FILE = "bank.safetensors"
@@ -41,7 +41,7 @@ def _check_device(device: str) -> str:
 
 def _direction_bank(
     model: str | None, checkpoint: Path | None, bank_file: Path | None, layers: str | None,
-    arch: str | None, layout: str | None,
+    arch: str | None, layout: str | None, companions: dict[str, Path],
 ) -> DirectionBank:
     """The bank given, or one factorized now."""
     from ..api import factorize_file, factorize_model
@@ -50,7 +50,8 @@ def _direction_bank(
     if bank_file is not None:
         return load_bank(bank_file)
     if checkpoint is not None:
-        return factorize_file(checkpoint, layers=layers or "all", architecture=arch, layout=layout)
+        return factorize_file(checkpoint, layers=layers or "all", architecture=arch, layout=layout,
+                              companions=companions)
     return factorize_model(model, layers=layers or "all")
 
 
@@ -91,6 +92,7 @@ def edit(
         "--arch", help="Architecture of --checkpoint (detected when omitted).")] = None,
     layout: Annotated[Optional[str], typer.Option(
         "--layout", help="Checkpoint layout of --checkpoint (detected when omitted).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help=CONFIG_HELP)] = None,
     bank_file: Annotated[Optional[Path], typer.Option(
         "--bank", "-b", help="A direction bank from `sefa-zoo factorize` (default: factorize now).")] = None,
     layers: Annotated[Optional[str], typer.Option(
@@ -124,6 +126,7 @@ def edit(
     """Render what each direction does: labelled PNG grids, one self-contained HTML report,
     and an animated GIF per direction (MP4 too when imageio-ffmpeg is installed)."""
     check_model_arguments(model, checkpoint, arch, layout)
+    companions = companion_files(config, checkpoint)
     if bank_file is not None and layers is not None:
         raise SefaZooError("--layers chooses what to factorize; with --bank the bank's own layers are edited")
     if model is not None:
@@ -136,7 +139,8 @@ def edit(
     folder = output if output is not None else Path(f"{model if model is not None else checkpoint.stem}_edits")
     factorized = bank_file is None
     if factorized and checkpoint is not None:
-        _check_bank_place(checkpoint, folder)
+        for path in protected_inputs(checkpoint, companions):
+            _check_bank_place(path, folder)
 
     import numpy as np
 
@@ -146,9 +150,10 @@ def edit(
     from ..outputs.rendered import render_for_display
     from ..outputs.staging import staged_folder
 
-    inputs = [path for path in (checkpoint, bank_file) if path is not None]
+    inputs = [*(protected_inputs(checkpoint, companions) if checkpoint is not None else []),
+              *([bank_file] if bank_file is not None else [])]
     with staged_folder(folder, owns=_written_by_edit, keep=inputs) as staging:
-        bank = _direction_bank(model, checkpoint, bank_file, layers, arch, layout)
+        bank = _direction_bank(model, checkpoint, bank_file, layers, arch, layout, companions)
         direction_list = (
             parse_index_list(directions, what="direction", limit=bank.k)
             if directions is not None
@@ -156,7 +161,7 @@ def edit(
         )
 
         loaded = open_generator(checkpoint if checkpoint is not None else model, device=device,
-                                architecture=arch, layout=layout)
+                                architecture=arch, layout=layout, companions=companions)
         plan = plan_edits(
             loaded.generator, bank, direction_list, np.linspace(start, stop, steps).tolist(), seed_list,
             truncation_psi=trunc, truncation_cutoff=trunc_cutoff, architecture=loaded.architecture,

@@ -15,7 +15,7 @@ from ..catalogue import get_entry
 from ..fetching import cached_path
 from ..layers import format_layer_spec
 from . import display
-from .inputs import check_model_arguments, parse_options
+from .inputs import CONFIG_HELP, check_model_arguments, companion_files, parse_options, protected_inputs
 
 if TYPE_CHECKING:
     from ..bank import DirectionBank
@@ -28,9 +28,11 @@ class Export(str, Enum):
     rosinality = "rosinality"
 
 
-def _input_files(model: str | None, checkpoint: Path | None) -> list[Path | None]:
+def _input_files(model: str | None, checkpoint: Path | None, companions: dict[str, Path]) -> list[Path | None]:
     """The files the bank is made from, which its outputs must never overwrite."""
-    return [checkpoint if checkpoint is not None else cached_path(get_entry(model))]
+    if checkpoint is not None:
+        return list(protected_inputs(checkpoint, companions))
+    return [cached_path(get_entry(model))]
 
 
 def _names_folder(output: str) -> bool:
@@ -54,6 +56,7 @@ def factorize(
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="A local checkpoint file instead of a catalogue model.")] = None,
     arch: Annotated[Optional[str], typer.Option("--arch", help="Architecture of --checkpoint (detected when omitted).")] = None,
     layout: Annotated[Optional[str], typer.Option("--layout", help="Checkpoint layout of --checkpoint (detected when omitted).")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help=CONFIG_HELP)] = None,
     option: Annotated[list[str], typer.Option("--option", help="Architecture option KEY=VALUE (repeatable), e.g. torgb=all.")] = [],
     normalize: Annotated[bool, typer.Option("--normalize/--no-normalize", help="Scale every weight row to unit norm, as the original release does.")] = True,
     export: Annotated[list[Export], typer.Option("--export", help="Also write the original release's (npy) or rosinality's layout.")] = [],
@@ -65,17 +68,18 @@ def factorize(
 
     check_model_arguments(model, checkpoint, arch, layout)
     options = parse_options(option)
+    companions = companion_files(config, checkpoint)
     if output is not None and not _names_folder(output):  # refuse before the work, where the name is known
-        check_outputs([output], _input_files(model, checkpoint))
+        check_outputs([output], _input_files(model, checkpoint, companions))
     common = dict(layers=layers, k=k, normalize=normalize, options=options)
     if checkpoint is not None:
-        bank = factorize_file(checkpoint, architecture=arch, layout=layout, **common)
+        bank = factorize_file(checkpoint, architecture=arch, layout=layout, companions=companions, **common)
     else:
         bank = factorize_model(model, progress=not as_json, **common)
 
     bank_path = _bank_path(output, bank, checkpoint)
     files = bank_files(bank, bank_path, [kind.value for kind in export])
-    check_outputs(files, _input_files(model, checkpoint))
+    check_outputs(files, _input_files(model, checkpoint, companions))
     replaced = [path for path in files if path.is_file()]
     written = write_atomically(files)
 

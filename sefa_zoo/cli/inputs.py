@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import SefaZooError
-from ..file_kinds import kind_of
+from ..file_kinds import checkpoint_in_folder, kind_of
 
 
 def check_model_arguments(
@@ -26,11 +26,24 @@ def check_model_arguments(
 
 
 def check_checkpoint_file(checkpoint: Path) -> None:
+    """A regular file, or a folder holding one checkpoint (checked when it is opened)."""
     kind = kind_of(checkpoint)
     if kind is None:
         raise SefaZooError(f"{checkpoint}: no such checkpoint file")
-    if kind != "a regular file":
+    if kind not in ("a regular file", "a folder"):
         raise SefaZooError(f"{checkpoint}: is {kind}, not a checkpoint file")
+
+
+def companion_files(config: Path | None, checkpoint: Path | None) -> dict[str, Path]:
+    """``--config FILE`` as the companions ``open_checkpoint`` takes; only with ``--checkpoint``."""
+    if config is None:
+        return {}
+    if checkpoint is None:
+        raise SefaZooError("--config goes with --checkpoint; a catalogue model fetches its own config")
+    kind = kind_of(config)
+    if kind != "a regular file":
+        raise SefaZooError(f"{config}: {'no such config file' if kind is None else f'is {kind}, not a config file'}")
+    return {"config.json": config}
 
 
 def parse_options(pairs: list[str]) -> dict[str, str]:
@@ -42,3 +55,18 @@ def parse_options(pairs: list[str]) -> dict[str, str]:
             raise SefaZooError(f"--option {pair!r} must look like KEY=VALUE")
         options[key.strip()] = value.strip()
     return options
+
+
+# Files a plugin may read beside the weights (Checkpoint.companion) when none is given.
+COMPANION_NAMES = ("config.json",)
+
+
+def protected_inputs(checkpoint: Path, companions: dict[str, Path]) -> list[Path]:
+    """The files a run reads, which its outputs must never replace: the weights (the one in a
+    folder) and their companions, given or beside them."""
+    weights = checkpoint_in_folder(checkpoint) if checkpoint.is_dir() else checkpoint
+    beside = [weights.parent / name for name in COMPANION_NAMES if name not in companions]
+    return [weights, *companions.values(), *(path for path in beside if path.is_file())]
+
+
+CONFIG_HELP = "The model's config.json, for --checkpoint files that need one and have none beside them (BigGAN)."
