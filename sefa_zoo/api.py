@@ -67,6 +67,7 @@ def factorize_checkpoint(
         result,
         layer_indices=[layer.index for layer in selected],
         layer_names=[layer.name for layer in selected],
+        latent_parts=[layer.latent_part for layer in selected],
         model=model or (checkpoint.path.name if checkpoint.path else "unnamed"),
         architecture=arch.name,
         layout=layout,

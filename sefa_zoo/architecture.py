@@ -63,7 +63,14 @@ class Generator(Protocol):
     synthesis depends on the truncation (BigGAN's batch-norm statistics) gets it there
     too. Unconditional generators are called exactly as the two signatures below.
     A conditional generator raises a one-line SefaZooError when ``classes`` is missing
-    or out of range; the core refuses a class for an unconditional one.
+    or out of range; the core refuses a class for an unconditional one. The core resolves
+    a class given by name against ``class_names`` (case-insensitive), so generators only
+    ever see indices.
+
+    A generator may also have ``default_truncation_psi``, the truncation it is meant to be
+    rendered at when the user gives none (BigGAN's samples are made at 0.4, say); without
+    it, the core's default is 0.7 for per-layer codes and 1 (none) for one code
+    (``sefa_zoo.editing.default_truncation_psi``).
     """
 
     z_dim: int

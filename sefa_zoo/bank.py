@@ -28,6 +28,8 @@ _META_KEYS = (
     "layer_indices", "layer_names", "latent_space", "normalization", "eigenvalue_total", "method",
     "tool_version", "created",
 )
+# Optional: written only when some layer is factorized on part of its input; older banks lack it.
+LATENT_PARTS_KEY = "latent_parts"
 # (dimensions, safetensors dtypes) of each tensor of a bank
 _TENSORS = {"directions": (2, ("F32",)), "eigenvalues": (1, ("F64", "F32"))}
 _DTYPE_NAMES = {"F32": "float32", "F64": "float64"}
@@ -59,6 +61,9 @@ class DirectionBank:
     method: str = "sefa"
     tool_version: str = __version__
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    # per layer (as layer_names), the z columns factorized where the layer's input is cat(z, something);
+    # () or "" when the whole input is the latent code (see ProjectionLayer.latent_part)
+    latent_parts: tuple[str, ...] = ()
 
     @property
     def k(self) -> int:
@@ -74,6 +79,8 @@ class DirectionBank:
         return self.eigenvalues / total if total > 0 else np.zeros_like(self.eigenvalues)
 
     def metadata(self) -> dict[str, str]:
+        """The safetensors metadata; ``latent_parts`` only when some layer is factorized on part of its input."""
+        parts = {LATENT_PARTS_KEY: json.dumps(list(self.latent_parts))} if any(self.latent_parts) else {}
         return {
             "format_version": FORMAT_VERSION,
             "model": self.model,
@@ -89,6 +96,7 @@ class DirectionBank:
             "method": self.method,
             "tool_version": self.tool_version,
             "created": self.created,
+            **parts,
         }
 
     def top(self, k: int) -> DirectionBank:
@@ -128,6 +136,10 @@ def validate(bank: DirectionBank, where: str = "direction bank") -> None:
         raise BankError(f"{where}: metadata 'checkpoint_sha256' must be 64 hex digits or empty")
     if len(bank.layer_indices) != len(bank.layer_names):
         raise BankError(f"{where}: metadata 'layer_indices' and 'layer_names' differ in length")
+    if bank.latent_parts and len(bank.latent_parts) != len(bank.layer_names):
+        raise BankError(f"{where}: metadata {LATENT_PARTS_KEY!r} and 'layer_names' differ in length")
+    if any(not isinstance(part, str) or not part.isprintable() for part in bank.latent_parts):
+        raise BankError(f"{where}: metadata {LATENT_PARTS_KEY!r} must hold one-line descriptions")
     if not bank.layer_indices or any(type(i) is not int or i < 0 for i in bank.layer_indices):
         raise BankError(f"{where}: metadata 'layer_indices' must be a non-empty list of indices")
     for name in ("model", "architecture", "latent_space", "method"):
@@ -224,6 +236,7 @@ def load_bank(path: str | Path) -> DirectionBank:
         method=meta["method"],
         tool_version=meta["tool_version"],
         created=meta["created"],
+        latent_parts=tuple(_json_list(meta, LATENT_PARTS_KEY, str, where)) if LATENT_PARTS_KEY in meta else (),
     )
     validate(bank, where)
     return bank
@@ -328,7 +341,8 @@ EXPORTS: dict[str, Callable[[DirectionBank, Path], dict[Path, Writer]]] = {
 
 
 def bank_from_factorization(
-    result: Factorization, *, layer_indices: Sequence[int], layer_names: Sequence[str], **meta: str,
+    result: Factorization, *, layer_indices: Sequence[int], layer_names: Sequence[str],
+    latent_parts: Sequence[str] = (), **meta: str,
 ) -> DirectionBank:
     return DirectionBank(
         directions=np.ascontiguousarray(result.directions, dtype=np.float32),
@@ -337,5 +351,6 @@ def bank_from_factorization(
         normalization="rows" if result.normalized else "none",
         layer_indices=tuple(int(i) for i in layer_indices),
         layer_names=tuple(layer_names),
+        latent_parts=tuple(latent_parts) if any(latent_parts) else (),
         **meta,
     )

@@ -22,6 +22,7 @@ import torch
 from .architecture import Architecture, Generator
 from .bank import DirectionBank, load_bank, validate
 from .checkpoint import Checkpoint
+from .classes import ChosenClass, resolve_class
 from .conventions import DEFAULT_TRUNCATION_CUTOFF, DEFAULT_TRUNCATION_PSI, MAX_SEED
 from .errors import BankError, CheckpointError, SefaZooError
 from .loading import open_checkpoint
@@ -70,14 +71,21 @@ def truncate(
 
 
 def default_truncation_psi(generator: Generator) -> float:
-    """0.7 (the original release's default) for models with per-layer codes; 1, no truncation,
-    for single-code models such as DCGAN, which have no average latent to truncate towards."""
+    """The generator's own ``default_truncation_psi`` when it has one; else 0.7 (the original
+    release's default) for models with per-layer codes, and 1, no truncation, for single-code
+    models such as DCGAN, which have no average latent to truncate towards."""
+    own = getattr(generator, "default_truncation_psi", None)
+    if own is not None:
+        if isinstance(own, bool) or not isinstance(own, (int, float)) or not np.isfinite(own):
+            raise SefaZooError(f"the generator's default_truncation_psi must be a finite number, got {own!r}")
+        return float(own)
     return 1.0 if generator.num_layers == 1 else DEFAULT_TRUNCATION_PSI
 
 
 @dataclass(frozen=True)
 class EditPlan:
-    """What to render: every (direction, seed, distance), edits on ``layers``, after truncation."""
+    """What to render: every (direction, seed, distance), edits on ``layers``, after truncation;
+    every image of the class ``chosen_class`` (None for unconditional models)."""
 
     directions: tuple[int, ...]
     seeds: tuple[int, ...]
@@ -85,6 +93,11 @@ class EditPlan:
     layers: tuple[int, ...]
     truncation_psi: float
     truncation_cutoff: int | None
+    chosen_class: ChosenClass | None = None
+
+    @property
+    def class_index(self) -> int | None:
+        return None if self.chosen_class is None else self.chosen_class.index
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -105,9 +118,11 @@ def check_bank_fits(bank: DirectionBank, generator: Generator, architecture: str
             f"{where} was computed for architecture {bank.architecture!r}, but the model is {architecture!r}"
         )
     if bank.latent_dim != generator.latent_dim:
+        part = next((part for part in bank.latent_parts if part), "")
+        hint = f" (the bank was factorized on part of a layer's input: {part})" if part else ""
         raise BankError(
             f"{where} has {bank.latent_dim}-dimensional directions, but the model's latent codes "
-            f"have {generator.latent_dim} dimensions"
+            f"have {generator.latent_dim} dimensions{hint}"
         )
     if bank.latent_space == "z" and generator.num_layers > 1:
         raise BankError(
@@ -132,9 +147,16 @@ def plan_edits(
     truncation_cutoff: int | None = DEFAULT_TRUNCATION_CUTOFF,
     layers: Sequence[int] | None = None,
     architecture: str | None = None,
+    class_index: int | str | None = None,
+    model: str | None = None,
 ) -> EditPlan:
-    """Check every argument against the bank and the generator and resolve the defaults."""
+    """Check every argument against the bank and the generator and resolve the defaults.
+
+    ``class_index``: the class of a class-conditional generator, by index or by name (one of
+    its ``class_names``, matched case-insensitively); None for unconditional ones. ``model``
+    names the model in errors."""
     check_bank_fits(bank, generator, architecture)
+    chosen = resolve_class(generator, class_index, model)
     directions = tuple(int(d) for d in directions)
     if not directions:
         raise SefaZooError("no directions given")
@@ -148,12 +170,12 @@ def plan_edits(
         raise SefaZooError("distances must be finite numbers")
     latents_from_seeds(seeds, 1)  # validates the seeds
     if layers is None:
-        chosen = tuple(sorted(set(bank.layer_indices)))
+        layers_chosen = tuple(sorted(set(bank.layer_indices)))
     else:
-        chosen = tuple(sorted({int(i) for i in layers}))
-        if not chosen:
+        layers_chosen = tuple(sorted({int(i) for i in layers}))
+        if not layers_chosen:
             raise SefaZooError("no layers given to edit")
-        bad = [i for i in chosen if not 0 <= i < generator.num_layers]
+        bad = [i for i in layers_chosen if not 0 <= i < generator.num_layers]
         if bad:
             raise SefaZooError(
                 f"layer {bad[0]} is out of range: the model has layers 0-{generator.num_layers - 1}"
@@ -163,7 +185,7 @@ def plan_edits(
         raise SefaZooError(f"truncation psi must be a finite number, got {truncation_psi}")
     if truncation_cutoff is not None and truncation_cutoff < 0:
         raise SefaZooError(f"truncation cutoff must be 0 or more, got {truncation_cutoff}")
-    return EditPlan(directions, tuple(int(s) for s in seeds), distances, chosen, psi, truncation_cutoff)
+    return EditPlan(directions, tuple(int(s) for s in seeds), distances, layers_chosen, psi, truncation_cutoff, chosen)
 
 
 def device_of(generator: Generator) -> torch.device:
@@ -187,15 +209,21 @@ def codes_from_seeds(
     truncation_psi: float | None = None,
     truncation_cutoff: int | None = DEFAULT_TRUNCATION_CUTOFF,
     batch_size: int = 64,
+    class_index: int | str | ChosenClass | None = None,
 ) -> torch.Tensor:
     """The (truncated) per-layer codes (len(seeds), num_layers, latent_dim) for ``seeds``,
-    unedited; ``truncation_psi`` None means the model's default (``default_truncation_psi``)."""
+    unedited; ``truncation_psi`` None means the model's default (``default_truncation_psi``).
+    ``class_index``: the class of a class-conditional generator (index or name), else None."""
     _check_batch_size(batch_size)
+    chosen = resolve_class(generator, class_index.index if isinstance(class_index, ChosenClass) else class_index)
     psi = default_truncation_psi(generator) if truncation_psi is None else float(truncation_psi)
     z = latents_from_seeds(seeds, generator.z_dim).to(device_of(generator))
     with torch.inference_mode(), plugin_call(generator, "map()"):
         parts = [
-            generator.map(z[i:i + batch_size], truncation_psi=psi, truncation_cutoff=truncation_cutoff)
+            generator.map(
+                z[i:i + batch_size], truncation_psi=psi, truncation_cutoff=truncation_cutoff,
+                **_class_arguments(chosen, len(z[i:i + batch_size]), z.device),
+            )
             for i in range(0, len(z), batch_size)
         ]
     codes = torch.cat(parts)
@@ -203,6 +231,14 @@ def codes_from_seeds(
     if tuple(codes.shape) != expected:
         raise SefaZooError(f"the generator's map returned codes of shape {tuple(codes.shape)}, expected {expected}")
     return codes
+
+
+def _class_arguments(chosen: ChosenClass | None, count: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """``classes=`` for a conditional generator: ``count`` copies of the class index;
+    nothing for an unconditional one, which is called exactly as before."""
+    if chosen is None:
+        return {}
+    return {"classes": torch.full((count,), chosen.index, dtype=torch.long, device=device)}
 
 
 def iter_edit_batches(
@@ -213,7 +249,8 @@ def iter_edit_batches(
     mapped at once, here, so that mapping errors come before any rendering."""
     _check_batch_size(batch_size)
     base = codes_from_seeds(
-        generator, plan.seeds, truncation_psi=plan.truncation_psi, truncation_cutoff=plan.truncation_cutoff
+        generator, plan.seeds, truncation_psi=plan.truncation_psi, truncation_cutoff=plan.truncation_cutoff,
+        class_index=plan.chosen_class,
     )
     return _edit_batches(generator, bank, plan, base, batch_size)
 
@@ -233,7 +270,11 @@ def _edit_batches(
             d, s, a = (torch.from_numpy(i).to(device) for i in np.unravel_index(flat, plan.shape))
             codes = base[s].clone()
             codes[:, layers, :] += (distances[a, None] * directions[d])[:, None, :]
-            images = generator.synthesize(codes)
+            classes = _class_arguments(plan.chosen_class, len(codes), device)
+            if classes:
+                images = generator.synthesize(codes, truncation_psi=plan.truncation_psi, **classes)
+            else:
+                images = generator.synthesize(codes)
         if images.ndim != 4 or images.shape[0] != len(flat):
             raise SefaZooError(
                 f"the generator's synthesize returned shape {tuple(images.shape)} for {len(flat)} codes; "
@@ -300,9 +341,24 @@ def _looks_like_file(source: str | os.PathLike[str]) -> bool:
     return Path(source).is_file() or Path(source).is_dir() or "/" in source or os.sep in source
 
 
+def _generator_options(
+    arch: Architecture, checkpoint: Checkpoint, layout: str, options: Mapping[str, object] | None
+) -> dict[str, object]:
+    """The architecture options (``--option``) that its ``build_generator`` takes as keywords,
+    e.g. DCGAN's ``classes``; every option is first checked by the plugin's own ``layers``,
+    which refuses unknown ones, as factorizing does."""
+    if not options:
+        return {}
+    call_plugin(arch, "layers", checkpoint, layout=layout, **options)
+    accepted = inspect.signature(arch.build_generator).parameters
+    return {name: value for name, value in options.items() if name in accepted}
+
+
 def _build(
-    arch: Architecture, checkpoint: Checkpoint, layout: str, device: str | torch.device, **extra: object
+    arch: Architecture, checkpoint: Checkpoint, layout: str, device: str | torch.device,
+    options: Mapping[str, object] | None = None, **extra: object,
 ) -> Generator:
+    extra.update(_generator_options(arch, checkpoint, layout, options))
     generator = call_plugin(arch, "build_generator", checkpoint, layout=layout, device=device, **extra)
     if not isinstance(generator, Generator):
         raise SefaZooError(
@@ -319,6 +375,7 @@ def open_generator(
     layout: str | None = None,
     progress: bool = True,
     companions: Mapping[str, str | os.PathLike[str]] | None = None,
+    options: Mapping[str, object] | None = None,
 ) -> LoadedGenerator:
     """The generator of a catalogue model (fetched on first use) or of a checkpoint file.
 
@@ -326,7 +383,8 @@ def open_generator(
     existing file or folder, or contains a path separator; otherwise a catalogue name.
     ``architecture``, ``layout`` and ``companions`` (files that belong with the weights, as
     ``open_checkpoint`` takes them) apply to files (detected when omitted); a catalogue
-    entry declares its own.
+    entry declares its own. ``options`` are architecture options, as ``factorize`` takes
+    them; those the architecture's ``build_generator`` names go to it (DCGAN's ``classes``).
     """
     if not _looks_like_file(source):
         if architecture is not None or layout is not None or companions:
@@ -344,14 +402,15 @@ def open_generator(
                     f"catalogue entry {entry.name!r} has an image_size, but architecture {arch.name!r} cannot crop"
                 )
             extra["image_size"] = entry.image_size
-        generator = _build(arch, checkpoint, entry.layout, device, **extra)
+        generator = _build(arch, checkpoint, entry.layout, device, options, **extra)
         return LoadedGenerator(generator, arch.name, entry.name, path, entry.source.sha256)
     path = Path(source)
     if not (path.is_file() or path.is_dir()):
         raise CheckpointError(f"{path}: no such checkpoint file")
     checkpoint = open_checkpoint(path, companions=companions)
     arch, layout = detect(checkpoint, architecture, layout)
-    return LoadedGenerator(_build(arch, checkpoint, layout, device), arch.name, path.stem, checkpoint.path, None)
+    generator = _build(arch, checkpoint, layout, device, options)
+    return LoadedGenerator(generator, arch.name, path.stem, checkpoint.path, None)
 
 
 def load_generator(
@@ -361,10 +420,11 @@ def load_generator(
     architecture: str | None = None,
     layout: str | None = None,
     companions: Mapping[str, str | os.PathLike[str]] | None = None,
+    options: Mapping[str, object] | None = None,
 ) -> Generator:
     """The ready-to-render generator of a catalogue model or a checkpoint file (see ``open_generator``)."""
     return open_generator(
-        source, device=device, architecture=architecture, layout=layout, companions=companions
+        source, device=device, architecture=architecture, layout=layout, companions=companions, options=options
     ).generator
 
 
@@ -382,6 +442,8 @@ def render_edits(
     progress: bool = False,
     device: str | torch.device = "cpu",
     postprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    class_index: int | str | None = None,
+    options: Mapping[str, object] | None = None,
 ) -> torch.Tensor:
     """Images of ``seeds`` moved along bank ``directions`` by each of ``distances``.
 
@@ -395,11 +457,19 @@ def render_edits(
     (default: the layers the bank was computed on). Images are rendered ``batch_size`` at a
     time; ``postprocess`` (e.g. shrinking) is applied to each batch as it comes, so only
     its output is kept. ``device`` applies when ``model`` is a name or a path.
+
+    Class-conditional models (``num_classes`` > 0) need ``class_index``: a class index, or
+    one of the model's class names (case-insensitive; ``"golden retriever"``); every image
+    is of that class. Unconditional models take none. ``options``: architecture options for
+    a model given by name or path (see ``open_generator``; DCGAN's ``classes``).
     """
+    name = None
     if isinstance(model, (str, os.PathLike)):
-        loaded = open_generator(model, device=device, progress=progress)
-        generator, architecture = loaded.generator, loaded.architecture
+        loaded = open_generator(model, device=device, progress=progress, options=options)
+        generator, architecture, name = loaded.generator, loaded.architecture, loaded.name
     elif isinstance(model, Generator):
+        if options:
+            raise SefaZooError("architecture options go with a model name or a checkpoint path, not a Generator")
         generator, architecture = model, None
     else:
         raise SefaZooError(
@@ -410,5 +480,6 @@ def render_edits(
     plan = plan_edits(
         generator, bank, directions, distances, seeds, truncation_psi=truncation_psi,
         truncation_cutoff=truncation_cutoff, layers=layers, architecture=architecture,
+        class_index=class_index, model=name,
     )
     return render_plan(generator, bank, plan, batch_size=batch_size, progress=progress, postprocess=postprocess)

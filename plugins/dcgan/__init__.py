@@ -5,6 +5,11 @@ as a 1x1 map: its output is the linear map A z with A = weight.reshape(nz, -1).T
 shape (C * 4 * 4) x nz, exactly as PGGAN's ``layer0``. The generator is found wherever
 it sits in the checkpoint (bare, wrapped, ``module.``-prefixed); nz, the widths and nc
 come from the shapes. Synthesis is the tutorial network itself, in eval mode.
+
+Conditional DCGANs that feed cat(z, one-hot label) to ``main.0`` are read with the option
+``classes=N`` (the last N input channels are the label; nothing in the file says so): the
+projection is then the z columns of A only (the layer's ``latent_part`` says which), and
+the generator is class-conditional with N classes.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ __all__ = ["DCGAN", "DCGANGenerator", "random_dcgan_state", "tutorial_widths"]
 
 LAYOUT = "tutorial"
 PREFIX_OPTION = "prefix"
+CLASSES_OPTION = "classes"
 
 
 class DCGAN(Architecture):
@@ -61,6 +67,8 @@ class DCGAN(Architecture):
     options = {
         PREFIX_OPTION: "where the generator's state dict sits in the checkpoint, e.g. 'netG_state_dict.' "
         "(found automatically unless the file holds several generators)",
+        CLASSES_OPTION: "N for a class-conditional DCGAN fed cat(z, one-hot label): the last N input "
+        "channels of main.0 are the label; only the z columns are factorized",
     }
 
     def detect(self, checkpoint: Checkpoint) -> str | None:
@@ -91,9 +99,9 @@ class DCGAN(Architecture):
     def _generator_shape(
         self, checkpoint: Checkpoint, layout: str | None, options: dict[str, Any]
     ) -> GeneratorShape:
-        unknown = sorted(set(options) - {PREFIX_OPTION})
+        unknown = sorted(set(options) - set(self.options))
         if unknown:
-            raise SefaZooError(f"architecture 'dcgan' has no option {unknown[0]!r} (known: {PREFIX_OPTION})")
+            raise SefaZooError(f"architecture 'dcgan' has no option {unknown[0]!r} (known: {', '.join(self.options)})")
         self.resolve_layout(checkpoint, layout)
         return self.locate(checkpoint, options.get(PREFIX_OPTION))
 
@@ -101,7 +109,13 @@ class DCGAN(Architecture):
         self, checkpoint: Checkpoint, *, layout: str | None = None, **options: Any
     ) -> list[ProjectionLayer]:
         shape = self._generator_shape(checkpoint, layout, options)
-        return [ProjectionLayer(0, "main.0", shape.first_outputs, shape.nz, level=4, kind="dense")]
+        classes = _num_classes(options.get(CLASSES_OPTION), shape)
+        z_dim = shape.nz - classes
+        latent_part = (
+            f"z = input channels 0-{z_dim - 1} of {shape.nz} ({z_dim}-{shape.nz - 1}: one-hot label of {classes} classes)"
+            if classes else ""
+        )
+        return [ProjectionLayer(0, "main.0", shape.first_outputs, z_dim, level=4, kind="dense", latent_part=latent_part)]
 
     def projection(
         self,
@@ -117,8 +131,9 @@ class DCGAN(Architecture):
                 raise LayerSpecError(f"DCGAN has one projection layer, index 0; got index {index}")
         if not indices:
             return []
+        z_dim = shape.nz - _num_classes(options.get(CLASSES_OPTION), shape)
         weight = checkpoint[shape.prefix + "main.0.weight"]
-        matrix = weight.reshape(shape.nz, -1).T
+        matrix = weight.reshape(shape.nz, -1)[:z_dim].T
         return [matrix for _ in indices]
 
     def layer_groups(self, num_layers: int) -> dict[str, tuple[int, ...]]:
@@ -131,20 +146,22 @@ class DCGAN(Architecture):
         layout: str | None = None,
         device: str | torch.device = "cpu",
         prefix: str | None = None,
+        classes: int | str | None = None,
     ) -> DCGANGenerator:
         """The tutorial network with the checkpoint's weights: eval mode, float32, frozen, on ``device``.
 
         Keys must match the tutorial exactly. ``locate`` has already checked that every
         tutorial tensor is there with its shape, except ``num_batches_tracked``, which may be
         absent (PyTorch < 0.4.1 did not save it; eval mode does not use it); any other
-        tensor under the generator's prefix is a LayoutError naming it.
+        tensor under the generator's prefix is a LayoutError naming it. ``classes`` as the
+        option of that name: the generator is then class-conditional.
         """
         import torch
 
         from .model import DCGANGenerator
 
         shape = self._generator_shape(checkpoint, layout, {} if prefix is None else {PREFIX_OPTION: prefix})
-        net = DCGANGenerator(shape.nz, shape.widths, shape.nc)
+        net = DCGANGenerator(shape.nz, shape.widths, shape.nc, num_classes=_num_classes(classes, shape))
         expected = net.state_dict()
         present = [name for name in checkpoint if name.startswith(shape.prefix)]
         unexpected = [name for name in present if name[len(shape.prefix):] not in expected]
@@ -163,6 +180,19 @@ class DCGAN(Architecture):
                 f"cannot put the DCGAN generator on device {str(device)!r}: {reason}"
             ) from None
         return net.eval()
+
+
+def _num_classes(value: int | str | None, shape: GeneratorShape) -> int:
+    """The option ``classes``: 0 when not given, else a whole number from 1 to nz - 1."""
+    if value is None:
+        return 0
+    text = str(value).strip()
+    if isinstance(value, bool) or not (text.isascii() and text.isdecimal()) or not 0 < int(text) < shape.nz:
+        raise SefaZooError(
+            f"option {CLASSES_OPTION}={value!r} is not valid for dcgan: give the number of one-hot label "
+            f"channels, 1 to {shape.nz - 1} (main.0 takes {shape.nz} inputs)"
+        )
+    return int(text)
 
 
 @hookimpl

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..bank import DirectionBank
     from ..editing import LoadedGenerator
 from ..ranges import parse_index_list
-from .inputs import CONFIG_HELP, check_model_arguments, companion_files, protected_inputs
+from .inputs import CONFIG_HELP, check_model_arguments, companion_files, parse_options, protected_inputs
 
 DEFAULT_DIRECTIONS = 5
 BANK_FILE = "bank.safetensors"
@@ -41,7 +41,7 @@ def _check_device(device: str) -> str:
 
 def _direction_bank(
     model: str | None, checkpoint: Path | None, bank_file: Path | None, layers: str | None,
-    arch: str | None, layout: str | None, companions: dict[str, Path],
+    arch: str | None, layout: str | None, companions: dict[str, Path], options: dict[str, str],
 ) -> DirectionBank:
     """The bank given, or one factorized now."""
     from ..api import factorize_file, factorize_model
@@ -51,8 +51,8 @@ def _direction_bank(
         return load_bank(bank_file)
     if checkpoint is not None:
         return factorize_file(checkpoint, layers=layers or "all", architecture=arch, layout=layout,
-                              companions=companions)
-    return factorize_model(model, layers=layers or "all")
+                              companions=companions, options=options)
+    return factorize_model(model, layers=layers or "all", options=options)
 
 
 def _written_by_edit(name: str) -> bool:
@@ -93,6 +93,11 @@ def edit(
     layout: Annotated[Optional[str], typer.Option(
         "--layout", help="Checkpoint layout of --checkpoint (detected when omitted).")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help=CONFIG_HELP)] = None,
+    option: Annotated[list[str], typer.Option(
+        "--option", help="Architecture option KEY=VALUE (repeatable), as for factorize, e.g. classes=10 (DCGAN).")] = [],
+    class_: Annotated[Optional[str], typer.Option(
+        "--class", help="Class of a class-conditional model: an index (207) or a class name (\"golden retriever\").",
+    )] = None,
     bank_file: Annotated[Optional[Path], typer.Option(
         "--bank", "-b", help="A direction bank from `sefa-zoo factorize` (default: factorize now).")] = None,
     layers: Annotated[Optional[str], typer.Option(
@@ -126,6 +131,7 @@ def edit(
     """Render what each direction does: labelled PNG grids, one self-contained HTML report,
     and an animated GIF per direction (MP4 too when imageio-ffmpeg is installed)."""
     check_model_arguments(model, checkpoint, arch, layout)
+    options = parse_options(option)
     companions = companion_files(config, checkpoint)
     if bank_file is not None and layers is not None:
         raise SefaZooError("--layers chooses what to factorize; with --bank the bank's own layers are edited")
@@ -153,7 +159,7 @@ def edit(
     inputs = [*(protected_inputs(checkpoint, companions) if checkpoint is not None else []),
               *([bank_file] if bank_file is not None else [])]
     with staged_folder(folder, owns=_written_by_edit, keep=inputs) as staging:
-        bank = _direction_bank(model, checkpoint, bank_file, layers, arch, layout, companions)
+        bank = _direction_bank(model, checkpoint, bank_file, layers, arch, layout, companions, options)
         direction_list = (
             parse_index_list(directions, what="direction", limit=bank.k)
             if directions is not None
@@ -161,10 +167,11 @@ def edit(
         )
 
         loaded = open_generator(checkpoint if checkpoint is not None else model, device=device,
-                                architecture=arch, layout=layout, companions=companions)
+                                architecture=arch, layout=layout, companions=companions, options=options)
         plan = plan_edits(
             loaded.generator, bank, direction_list, np.linspace(start, stop, steps).tolist(), seed_list,
             truncation_psi=trunc, truncation_cutoff=trunc_cutoff, architecture=loaded.architecture,
+            class_index=class_, model=loaded.name,
         )
         note = None if factorized else _same_checkpoint_note(bank, loaded)
         if note:

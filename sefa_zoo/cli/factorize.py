@@ -95,6 +95,7 @@ def factorize(
             "layout": bank.layout,
             "layers": sorted(set(bank.layer_indices)),
             "layer_names": list(bank.layer_names),
+            "latent_parts": list(bank.latent_parts),
             "normalization": bank.normalization,
             "k": bank.k,
             "eigenvalues": [float(v) for v in bank.eigenvalues],
@@ -112,5 +113,8 @@ def factorize(
         cumulative += float(shares[i])
         table.add_row(str(i), f"{bank.eigenvalues[i]:.4g}", f"{shares[i]:.1%}", f"{cumulative:.1%}")
     display.print_table(table)
+    for name, part in zip(bank.layer_names, bank.latent_parts):
+        if part:
+            typer.echo(f"factorized on part of {name}'s input: {part}")
     for path in written:
         typer.echo(f"{'replaced' if path in replaced else 'wrote'} {path}")

@@ -31,7 +31,16 @@ def caption_wordings(rendered: RenderedEdits, row: int, step: int) -> list[str]:
     """What a frame's caption may say, from the most to the least: the last is the bare distance."""
     direction = rendered.direction_name(row)
     distance = f"distance {rendered.distance_text(step)}"
+    chosen = rendered.class_text()
+    with_class = [
+        f"{chosen}, {direction}, {rendered.eigenvalue_text(row)}, {distance}",
+        f"{chosen}, {direction} ({rendered.share_text(row)}), {distance}",
+        f"{chosen}, {direction}, {distance}",
+        f"{chosen}\n{direction}, {distance}",
+        f"{chosen}\n{direction}\n{distance}",
+    ] if chosen else []
     return [
+        *with_class,
         f"{direction}, {rendered.eigenvalue_text(row)}, {distance}",
         f"{direction} ({rendered.share_text(row)}), {distance}",
         f"{direction}, {distance}",

@@ -140,9 +140,10 @@ def draw_grid(cells: np.ndarray, row_labels: list[str], column_labels: list[str]
 
 
 def grid_title(rendered: RenderedEdits, what: str) -> str:
+    chosen = rendered.class_text()
     return (
-        f"{rendered.model}: {what}; columns: distance; layers {format_layer_spec(rendered.plan.layers)}; "
-        f"truncation {rendered.truncation_text()}"
+        f"{rendered.model}{f', {chosen}' if chosen else ''}: {what}; columns: distance; "
+        f"layers {format_layer_spec(rendered.plan.layers)}; truncation {rendered.truncation_text()}"
     )
 
 

@@ -52,6 +52,10 @@ class RenderedEdits:
         distance = self.plan.distances[step]
         return "0" if distance == 0 else f"{distance:+.3g}"
 
+    def class_text(self) -> str | None:
+        """``class 207 (golden retriever)`` for a class-conditional model, None for others."""
+        return None if self.plan.chosen_class is None else self.plan.chosen_class.label()
+
     def truncation_text(self) -> str:
         psi, cutoff = self.plan.truncation_psi, self.plan.truncation_cutoff
         if psi == 1.0:
@@ -60,8 +64,10 @@ class RenderedEdits:
 
     def settings(self) -> list[tuple[str, str]]:
         """What was rendered, as (name, value) rows."""
+        chosen = self.plan.chosen_class
         return [
             ("model", self.model),
+            *([("class", chosen.label().removeprefix("class "))] if chosen is not None else []),
             ("directions", ", ".join(str(d) for d in self.plan.directions)),
             ("seeds", ", ".join(str(s) for s in self.plan.seeds)),
             ("distances", ", ".join(self.distance_text(i) for i in range(len(self.plan.distances)))),

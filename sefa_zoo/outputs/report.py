@@ -146,7 +146,8 @@ def _edit_rows(rendered: RenderedEdits) -> str:
 
 def html_report(rendered: RenderedEdits) -> str:
     """The whole page as text."""
-    title = f"SeFa edits: {rendered.model}"
+    chosen = rendered.class_text()
+    title = f"SeFa edits: {rendered.model}" + (f", {chosen}" if chosen else "")
     head_cells = "".join(
         f"<th scope=\"col\">{escape(rendered.distance_text(a))}</th>" for a in range(rendered.plan.shape[2])
     )

@@ -162,3 +162,46 @@ def unwritable_folder(tmp_path):
         pytest.skip("no folder here refuses new folders")
     finally:
         folder.chmod(0o755)
+
+
+CLASS_NAMES = ("tabby cat", "golden retriever", "crane", "tench, Tinca tinca")
+
+
+class FakeConditionalGenerator(FakeWPlusGenerator):
+    """FakeWPlusGenerator with a class: w = M z + E[class] (the class enters the mapping, as in
+    StyleGAN2-ADA) and a per-class offset on the image (it enters the synthesis too, as in
+    BigGAN). ``map_classes`` / ``synthesize_classes`` keep the classes and truncation it was given."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor], class_names: tuple[str, ...] | None = CLASS_NAMES):
+        super().__init__(tensors)
+        self.num_classes = len(CLASS_NAMES)
+        if class_names is not None:
+            self.class_names = class_names
+        gen = torch.Generator().manual_seed(7)
+        self.embedding = torch.randn(self.num_classes, self.latent_dim, generator=gen)
+        self.offsets = torch.randn(self.num_classes, generator=gen) * 0.1
+        self.map_classes: list[torch.Tensor] = []
+        self.synthesize_calls: list[tuple[torch.Tensor, float]] = []
+
+    def map(self, z, *, truncation_psi=1.0, truncation_cutoff=None, classes=None):
+        self.map_classes.append(classes.clone())
+        w = z.float() @ self.tensors["mapping"].T + self.embedding[classes]
+        codes = truncate(w[:, None, :].repeat(1, self.num_layers, 1), self.tensors["w_avg"], truncation_psi,
+                         truncation_cutoff)
+        self.mapped.append(codes.clone())
+        return codes
+
+    def synthesize(self, codes, *, classes=None, truncation_psi=1.0):
+        self.synthesize_calls.append((classes.clone(), truncation_psi))
+        images = super().synthesize(codes)
+        return (images + self.offsets[classes][:, None, None, None]).clamp(-1, 1)
+
+
+@pytest.fixture
+def conditional_dcgan_file(tmp_path):
+    """A small tutorial DCGAN fed cat(z, one-hot label): z 6 + 4 classes, 16x16 RGB."""
+    from sefa_zoo_plugins.dcgan import random_dcgan_state
+
+    path = tmp_path / "cdcgan.pth"
+    torch.save(random_dcgan_state(nz=10, ngf=4, nc=3, image_size=16, num_classes=4), path)
+    return path
