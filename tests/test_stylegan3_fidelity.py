@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from sefa_zoo_plugins.stylegan3 import design_lowpass_filter
 
 from sefa_zoo import get_architecture, open_checkpoint
-from sefa_zoo_plugins.stylegan3 import design_lowpass_filter
 
 DATA = Path(__file__).parent / "data" / "stylegan3_fidelity"
 CONFIGS = ("t", "r")

@@ -25,6 +25,7 @@ from .geometry import DEFAULTS, LayerPlan, SynthesisPlan, plan_synthesis
 
 MAPPING_LR_MULTIPLIER = 0.01  # MappingNetwork's default
 CONFIGS = ("T", "R")
+INPUT_AFFINE_KWARGS = {"weight_init": 0, "bias_init": [1, 0, 0, 0]}  # starts as the identity transform
 
 
 @dataclass
@@ -50,7 +51,9 @@ def config_settings(config: str, *, channel_base: int, channel_max: int, **extra
         raise ValueError(f"config {config!r} is not one of {', '.join(CONFIGS)}")
     settings: dict[str, Any] = {"channel_base": channel_base, "channel_max": channel_max, "magnitude_ema_beta": 0.999}
     if config == "R":
-        settings.update(conv_kernel=1, channel_base=2 * channel_base, channel_max=2 * channel_max, use_radial_filters=True)
+        settings.update(
+            conv_kernel=1, channel_base=2 * channel_base, channel_max=2 * channel_max, use_radial_filters=True
+        )
     settings.update(extra)
     return settings
 
@@ -79,7 +82,9 @@ def _kaiser_beta(numtaps: int, width: float) -> float:
     return 0.0
 
 
-def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float, radial: bool = False) -> torch.Tensor | None:
+def design_lowpass_filter(
+    numtaps: int, cutoff: float, width: float, fs: float, radial: bool = False
+) -> torch.Tensor | None:
     """The low-pass filter NVIDIA's SynthesisLayer designs: None for one tap; else a Kaiser-windowed
     sinc of unit DC gain (separable, 1-d) or, ``radial``, a Kaiser-windowed jinc (2-d, unit sum)."""
     if numtaps == 1:
@@ -244,7 +249,7 @@ def _synthesis_input(state: StyleGAN3State, plan: SynthesisPlan) -> PersistentMo
         "SynthesisInput",
         parameters={"weight": t["synthesis.input.weight"]},
         buffers={k: t[f"synthesis.input.{k}"] for k in ("transform", "freqs", "phases")},
-        modules={"affine": _fully_connected(t, "synthesis.input.affine", kwargs={"weight_init": 0, "bias_init": [1, 0, 0, 0]})},
+        modules={"affine": _fully_connected(t, "synthesis.input.affine", kwargs=INPUT_AFFINE_KWARGS)},
         init_kwargs=kwargs,
         attributes={**kwargs, "size": np.array([plan.input_size] * 2)},
     )

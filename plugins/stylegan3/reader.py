@@ -19,6 +19,7 @@ from .geometry import LayerPlan, PlanError, SynthesisPlan, plan_synthesis
 from .layouts import INPUT, INPUT_TENSORS, Located
 
 DEFAULT_MAPPING_LR_MULTIPLIER = 0.01  # MappingNetwork's default
+LAYER_TENSORS = ("weight", "bias", "magnitude_ema", "affine.weight", "affine.bias")
 _FC_PATTERN = re.compile(r"^mapping\.fc([0-9]{1,6})\.weight$")
 
 
@@ -38,7 +39,7 @@ def read_stylegan3(checkpoint: Checkpoint, located: Located) -> StyleGAN3Parts:
     plan = _plan(checkpoint, located)
     names = [f"{INPUT}.{name}" for name in INPUT_TENSORS]
     for layer, step in zip(located.layers, plan.layers, strict=True):
-        names += [f"{layer.module}.{part}" for part in ("weight", "bias", "magnitude_ema", "affine.weight", "affine.bias")]
+        names += [f"{layer.module}.{part}" for part in LAYER_TENSORS]
         names += _filter_names(checkpoint, located.prefix, layer.module, step)
     features = _mapping_features(checkpoint, located)
     for i in range(len(features) - 1):
@@ -47,7 +48,9 @@ def read_stylegan3(checkpoint: Checkpoint, located: Located) -> StyleGAN3Parts:
     if f"{located.prefix}mapping.w_avg" not in checkpoint:
         raise LayoutError(f"{label}: missing tensor {located.prefix + 'mapping.w_avg'!r} (the average w)")
     if (shape := checkpoint.shape(f"{located.prefix}mapping.w_avg")) != (located.w_dim,):
-        raise LayoutError(f"{label}: {located.prefix + 'mapping.w_avg'!r} has shape {shape}, expected ({located.w_dim},)")
+        raise LayoutError(
+            f"{label}: {located.prefix + 'mapping.w_avg'!r} has shape {shape}, expected ({located.w_dim},)"
+        )
     tensors = {name: checkpoint[located.prefix + name] for name in names}
     return StyleGAN3Parts(tensors, plan, located, features, _mapping_lr_multiplier(checkpoint, located))
 
@@ -69,7 +72,9 @@ def _plan(checkpoint: Checkpoint, located: Located) -> SynthesisPlan:
     for layer, step in zip(located.layers, plan.layers, strict=True):
         where = f"{checkpoint.label}: {located.prefix + layer.module!r}"
         if layer.size != step.size:
-            raise LayoutError(f"{where} is {layer.size} px but the settings in {key} make L{layer.index} {step.size} px")
+            raise LayoutError(
+                f"{where} is {layer.size} px but the settings in {key} make L{layer.index} {step.size} px"
+            )
         if layer.kernel != step.conv_kernel:
             raise LayoutError(
                 f"{where} has a {layer.kernel}x{layer.kernel} kernel but the settings in {key} ask for "
@@ -106,7 +111,8 @@ def _mapping_features(checkpoint: Checkpoint, located: Located) -> tuple[int, ..
             f"{label}: {prefix + 'mapping.embed.weight'!r}: class-conditional StyleGAN3 generators (c_dim > 0) "
             "are not supported"
         )
-    found = {int(m.group(1)) for m in map(_FC_PATTERN.match, (k[len(prefix):] for k in checkpoint if k.startswith(prefix))) if m}
+    names = (k[len(prefix):] for k in checkpoint if k.startswith(prefix))
+    found = {int(m.group(1)) for m in map(_FC_PATTERN.match, names) if m}
     if 0 not in found:
         raise LayoutError(f"{label}: missing tensor {prefix + 'mapping.fc0.weight'!r} (the mapping network)")
     count = 0
@@ -126,7 +132,8 @@ def _mapping_features(checkpoint: Checkpoint, located: Located) -> tuple[int, ..
         features.append(shape[0])
     if features[-1] != located.w_dim:
         raise LayoutError(
-            f"{label}: {prefix}mapping.fc{count - 1}.weight gives {features[-1]} features, the affines take {located.w_dim}"
+            f"{label}: {prefix}mapping.fc{count - 1}.weight gives {features[-1]} features, "
+            f"the affines take {located.w_dim}"
         )
     return tuple(features)
 

@@ -94,7 +94,8 @@ def report(generator: torch.nn.Module, out: dict[str, np.ndarray], designed: dic
         print(f"  G(z) on both seeds as one batch vs seed by seed, {name}: "
               f"max abs difference {float(np.abs(whole - out[f'image_{name}']).max()):.2g}")
     worst = max(float(np.abs(designed[key] - stored[key]).max()) for key in designed)
-    print(f"  {len(designed)} filters designed by NVIDIA's constructor vs the fixture's: max abs difference {worst:.2g}")
+    print(f"  {len(designed)} filters designed by NVIDIA's constructor vs the fixture's: "
+          f"max abs difference {worst:.2g}")
     print(f"  largest image value {float(np.abs(out['image_mixed']).max()):.3g}")
 
 
