@@ -20,7 +20,12 @@ from urllib.parse import unquote, urlsplit
 
 from huggingface_hub import constants as hf_constants
 from huggingface_hub import errors as hf_errors
-from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url, try_to_load_from_cache
+from huggingface_hub import (
+    get_hf_file_metadata,
+    hf_hub_download,
+    hf_hub_url,
+    try_to_load_from_cache,
+)
 from huggingface_hub.file_download import http_get
 from huggingface_hub.utils import WeakFileLock, http_backoff, httpx
 from huggingface_hub.utils import tqdm as hf_tqdm
@@ -123,59 +128,80 @@ def hub_endpoint() -> str | None:
     return value or None
 
 
-def cached_hub(source: HubSource) -> Path | None:
-    found = try_to_load_from_cache(source.repo_id, source.filename, revision=source.revision)
+def _hub_files(source: HubSource) -> list[tuple[str, int | None]]:
+    """(path in the repository, size from the catalogue) of the weights and every companion."""
+    return [(source.filename, source.size)] + [(source.companion_path(c), c.size) for c in source.companions]
+
+
+def _cached_file(source: HubSource, filename: str) -> Path | None:
+    found = try_to_load_from_cache(source.repo_id, filename, revision=source.revision)
     return Path(found) if isinstance(found, str) else None
 
 
+def cached_hub(source: HubSource) -> Path | None:
+    """The weights in the Hub cache, when they and every companion file are there."""
+    if any(_cached_file(source, filename) is None for filename, _ in _hub_files(source)[1:]):
+        return None
+    return _cached_file(source, source.filename)
+
+
 def fetch_hub(source: HubSource, *, progress: bool = True) -> Path:
+    """The weights, downloaded with their companion files (same repository, revision and folder:
+    the Hub cache puts them side by side in the revision's snapshot folder)."""
+    missing = [(filename, size) for filename, size in _hub_files(source) if _cached_file(source, filename) is None]
     if _offline():
-        path = cached_hub(source)
-        if path is None:
-            raise _not_cached_offline(source.describe())
-        return path
+        if missing:
+            raise _not_cached_offline(source.describe_file(missing[0][0]))
+        return _cached_file(source, source.filename)  # type: ignore[return-value]
     endpoint = hub_endpoint()
     shown = endpoint or hf_constants.ENDPOINT
-    if cached_hub(source) is None:
-        _check_hub_metadata(source, endpoint, shown)
-    try:
-        found = hf_hub_download(
-            source.repo_id,
-            source.filename,
-            revision=source.revision,
-            library_name=LIBRARY_NAME,
-            library_version=__version__,
-            endpoint=endpoint,
-            tqdm_class=_bar(progress),
-        )
-    except Exception as exc:
-        mapped = _hub_error(source, shown, exc)
-        if mapped is None:
-            raise
-        raise mapped from exc
-    return Path(found)
+    # Every file's size is checked before any download: a companion that is not there fails
+    # before the weights take their time.
+    for filename, size in missing:
+        _check_hub_metadata(source, filename, size, endpoint, shown)
+    found = None
+    for filename, _ in _hub_files(source):
+        try:
+            path = hf_hub_download(
+                source.repo_id,
+                filename,
+                revision=source.revision,
+                library_name=LIBRARY_NAME,
+                library_version=__version__,
+                endpoint=endpoint,
+                tqdm_class=_bar(progress),
+            )
+        except Exception as exc:
+            mapped = _hub_error(source, shown, exc, filename)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        found = found or Path(path)
+    return found  # type: ignore[return-value]
 
 
-def _check_hub_metadata(source: HubSource, endpoint: str | None, shown: str) -> None:
+def _check_hub_metadata(source: HubSource, filename: str, size: int | None, endpoint: str | None,
+                        shown: str) -> None:
     """Ask the Hub once, without retries, for the file's metadata; check the size it announces."""
-    url = hf_hub_url(source.repo_id, source.filename, revision=source.revision, endpoint=endpoint)
+    url = hf_hub_url(source.repo_id, filename, revision=source.revision, endpoint=endpoint)
+    what = source.describe_file(filename)
     try:
         metadata = get_hf_file_metadata(
             url, timeout=hf_constants.HF_HUB_ETAG_TIMEOUT, library_name=LIBRARY_NAME,
             library_version=__version__, endpoint=endpoint,
         )
     except httpx.TransportError as exc:
-        raise _unreachable(shown, source.describe(), exc) from exc
+        raise _unreachable(shown, what, exc) from exc
     except Exception as exc:
-        mapped = _hub_error(source, shown, exc)
+        mapped = _hub_error(source, shown, exc, filename)
         if mapped is None:
             raise
         raise mapped from exc
-    _check_announced_size(source.describe(), metadata.size, source.size, Path(hf_constants.HF_HUB_CACHE))
+    _check_announced_size(what, metadata.size, size, Path(hf_constants.HF_HUB_CACHE))
 
 
-def _hub_error(source: HubSource, endpoint: str, exc: Exception) -> FetchError | None:
-    repo, what = source.repo_id, source.describe()
+def _hub_error(source: HubSource, endpoint: str, exc: Exception, filename: str) -> FetchError | None:
+    repo, what = source.repo_id, source.describe_file(filename)
     login = "log in with `hf auth login` or set HF_TOKEN"
     if isinstance(exc, hf_errors.GatedRepoError):
         return GatedError(f"{repo} is a gated repository: accept its terms at {endpoint}/{repo}, then {login}")
@@ -185,7 +211,7 @@ def _hub_error(source: HubSource, endpoint: str, exc: Exception) -> FetchError |
         return RemoteNotFoundError(f"revision {source.revision} was not found in repository {repo} on {endpoint}")
     if isinstance(exc, hf_errors.RemoteEntryNotFoundError):
         return RemoteNotFoundError(
-            f"file {source.filename!r} was not found in repository {repo} at revision {source.revision[:12]}"
+            f"file {filename!r} was not found in repository {repo} at revision {source.revision[:12]}"
         )
     if isinstance(exc, hf_errors.OfflineModeIsEnabled) or (
         isinstance(exc, hf_errors.LocalEntryNotFoundError) and _offline()

@@ -12,10 +12,15 @@ import os
 from pathlib import Path
 
 from .entry import CatalogueEntry
-from .errors import ChecksumMismatchError, FetchError, OfflineNotCachedError, PluginError
+from .errors import (
+    ChecksumMismatchError,
+    FetchError,
+    OfflineNotCachedError,
+    PluginError,
+)
 from .hashing import forget_sha256, known_sha256, sha256_file
 from .plugins import SourceKind, call_plugin, call_plugin_or_warn, get_registry
-from .sources import CustomSource, Source
+from .sources import Companion, CustomSource, Source, companions_of
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +51,8 @@ def fetch(entry: CatalogueEntry, *, progress: bool = True) -> Path:
     """The local path of ``entry``'s checkpoint, downloaded if needed, its size and sha256 checked.
 
     A downloaded file that fails the check is removed (so the next call downloads it again); a
-    user's own file is left alone. Either way it is not returned.
+    user's own file is left alone. Either way it is not returned. The source's companion files
+    (a hub source's ``config.json``) are fetched with it, land beside it and are checked too.
     """
     kind = _kind(entry)
     try:
@@ -54,6 +60,8 @@ def fetch(entry: CatalogueEntry, *, progress: bool = True) -> Path:
         if path is None:
             raise PluginError(f"the fetcher of source kind {source_kind_name(entry.source)!r} returned no path")
         verify(entry, path, kind)
+        for companion in companions_of(entry.source):
+            verify_companion(entry, path, companion, kind)
     except FetchError as exc:
         raise _about(entry, exc) from exc
     except PluginError as exc:
@@ -66,8 +74,8 @@ def _as_path(found: object) -> Path | None:
 
 
 def cached_path(entry: CatalogueEntry) -> Path | None:
-    """The local path of ``entry``'s checkpoint if it is already here (right size when known);
-    no network, no hashing."""
+    """The local path of ``entry``'s checkpoint if it is already here with its companion files
+    beside it (right sizes when known); no network, no hashing."""
     kind = get_registry().source_kinds.get(source_kind_name(entry.source))
     if kind is None or kind.cached is None:
         return None
@@ -81,7 +89,31 @@ def cached_path(entry: CatalogueEntry) -> Path | None:
         return None
     if source.size is not None and size != source.size:
         return None
+    for companion in companions_of(source):
+        try:
+            size = (path.parent / companion.name).stat().st_size
+        except OSError:
+            return None
+        if companion.size is not None and size != companion.size:
+            return None
     return path
+
+
+def verify_companion(entry: CatalogueEntry, path: Path, companion: Companion, kind: SourceKind) -> None:
+    """Check the companion file beside ``path`` against the catalogue's size and sha256 for it."""
+    beside = path.parent / companion.name
+    try:
+        size = beside.stat().st_size
+    except OSError as exc:
+        raise FetchError(f"{companion.name} was not found beside {path}: {exc.strerror or exc}") from exc
+    if companion.size is not None and size != companion.size:
+        raise _mismatch(beside, kind, entry.source, f"{beside} has {size} bytes, the catalogue says {companion.size}")
+    if companion.sha256 is not None:
+        digest = sha256_file(beside)
+        if digest != companion.sha256:
+            raise _mismatch(
+                beside, kind, entry.source, f"sha256 mismatch for {beside}: expected {companion.sha256}, got {digest}"
+            )
 
 
 def verify(entry: CatalogueEntry, path: Path, kind: SourceKind) -> str:

@@ -23,6 +23,7 @@ _COMMIT = re.compile(r"[0-9a-f]{40}")
 _REPO_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 MAX_SIZE = 1 << 50  # bytes: a petabyte
+MAX_COMPANIONS = 16
 # A plugin's source fields are printed by `list --json` and passed to its fetcher: plain
 # data, bounded however the catalogue file shares or nests it.
 _PLAIN_ITEMS = 1000
@@ -49,14 +50,45 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Companion:
+    """A file that belongs with a hub source's weights (a ``config.json``): fetched from the same
+    repository and revision, from the weights' folder, so that it lands beside them."""
+
+    name: str
+    sha256: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
 class HubSource(Source):
     kind: ClassVar[str] = "hub"
     repo_id: str = ""
     filename: str = ""
     revision: str = ""
+    companions: tuple[Companion, ...] = ()
 
     def describe(self) -> str:
-        return f"hf://{self.repo_id}/{self.filename}@{self.revision[:12]}"
+        return self.describe_file(self.filename)
+
+    def describe_file(self, path: str) -> str:
+        return f"hf://{self.repo_id}/{path}@{self.revision[:12]}"
+
+    def companion_path(self, companion: Companion) -> str:
+        """Where ``companion`` is in the repository: beside the weights."""
+        folder = self.filename.rpartition("/")[0]
+        return f"{folder}/{companion.name}" if folder else companion.name
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out.pop("companions", None)
+        if self.companions:
+            out["companions"] = {c.name: {"size": c.size, "sha256": c.sha256} for c in self.companions}
+        return out
+
+
+def companions_of(source: Source) -> tuple[Companion, ...]:
+    """The companion files of ``source``: a hub source's, none for every other kind."""
+    return source.companions if isinstance(source, HubSource) else ()
 
 
 @dataclass(frozen=True)
@@ -118,7 +150,10 @@ def source_from_dict(data: Any, where: str, custom_kinds: frozenset[str] = froze
         raise _field_error(where, shown(unnamed[0]), "is not a field name (not text)")
     if isinstance(kind, str) and kind in BUILTIN_SOURCE_TYPES:
         cls = BUILTIN_SOURCE_TYPES[kind]
+        companions = data.pop("companions", None) if cls is HubSource else None
         _check_builtin_fields(cls, data, sha256, where)
+        if cls is HubSource:
+            data["companions"] = _companions(companions, data["filename"], where)
         return cls(sha256=sha256, size=size, **data)
     if isinstance(kind, str) and kind in custom_kinds:
         for name, value in data.items():
@@ -129,7 +164,7 @@ def source_from_dict(data: Any, where: str, custom_kinds: frozenset[str] = froze
 
 
 def _check_builtin_fields(cls: type[Source], data: dict[str, Any], sha256: str | None, where: str) -> None:
-    required = [f.name for f in fields(cls) if f.name not in ("sha256", "size")]
+    required = [f.name for f in fields(cls) if f.name not in ("sha256", "size", "companions")]
     for name in required:
         if name not in data:
             raise _field_error(where, name, f"is required for a {cls.kind} source")
@@ -161,6 +196,34 @@ def _check_hub_fields(data: dict[str, Any], where: str) -> None:
     if "\\" in filename or any(part in ("", ".", "..") for part in filename.split("/")):
         raise _field_error(where, "filename", "must be a path inside the repository "
                                               "(no leading '/', no '.', '..' or empty parts, no '\\')")
+
+
+def _companions(value: Any, filename: str, where: str) -> tuple[Companion, ...]:
+    """``companions``: a mapping of file names (in the weights' folder) to {size, sha256} or null."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or not value:
+        raise _field_error(where, "companions", "must be a mapping of file names to {size, sha256} (or null)")
+    if len(value) > MAX_COMPANIONS:
+        raise _field_error(where, "companions", f"names more than {MAX_COMPANIONS} files")
+    weights = filename.rpartition("/")[2]
+    found = []
+    for name, facts in value.items():
+        what = f"companions.{name}" if isinstance(name, str) else "companions"
+        if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name
+                or _CONTROL.search(name) or name == weights):
+            raise _field_error(where, cut(what), "must be a file name beside the weights (no folders), "
+                                                 "not the weights themselves")
+        facts = {} if facts is None else facts
+        if not isinstance(facts, dict) or set(facts) - {"size", "sha256"}:
+            raise _field_error(where, cut(what), "must be {size, sha256} (either may be null) or null")
+        sha256, size = facts.get("sha256"), facts.get("size")
+        if sha256 is not None and (not isinstance(sha256, str) or not _SHA256.fullmatch(sha256)):
+            raise _field_error(where, cut(what + ".sha256"), "must be 64 lowercase hex digits or null")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= MAX_SIZE):
+            raise _field_error(where, cut(what + ".size"), "must be a positive integer up to 2**50 (bytes) or null")
+        found.append(Companion(name, sha256, size))
+    return tuple(found)
 
 
 def _is_repo_id(repo_id: str) -> bool:

@@ -12,8 +12,8 @@ import sys
 import time
 
 import pytest
-from support.hub_server import HubServer, Payload, hub, no_retry_wait, unused_endpoint  # noqa: F401  (fixtures)
 from huggingface_hub import constants
+from support.hub_server import HubServer, Payload, hub, no_retry_wait, unused_endpoint  # noqa: F401  (fixtures)
 from typer.testing import CliRunner
 
 from sefa_zoo.cli.main import app
@@ -198,3 +198,66 @@ def test_huggingface_hub_logs_stay_off_stderr_unless_asked_for(hub, tmp_path, ve
         assert result.stderr.splitlines() == notes
     else:
         assert "Trying to resume download" in result.stderr
+
+
+# --- a model whose config.json comes with its weights --------------------------------------------
+
+
+@pytest.fixture
+def biggan_zoo(hub: HubServer, register_plugin, tmp_path):
+    """A small BigGAN-deep served as osanseviero/BigGAN-deep-128 serves the real one: the weights
+    and config.json side by side at one revision, the catalogue entry naming the config as a companion."""
+    from sefa_zoo_plugins.biggan_deep import (
+        random_biggan_state,
+        save_biggan,
+        small_config,
+    )
+
+    config = small_config()
+    folder = save_biggan(random_biggan_state(config), config, tmp_path / "made").parent
+    weights, config_bytes = (folder / "pytorch_model.bin").read_bytes(), (folder / "config.json").read_bytes()
+    repo = hub.add_repo("org/BigGAN-deep-16", {"pytorch_model.bin": Payload(weights, via_cdn=True),
+                                               "config.json": config_bytes})
+    register_plugin(EntriesPlugin({
+        "name": "test-biggan", "architecture": "biggan-deep", "layout": "pretrained-biggan", "resolution": 16,
+        "num_layers": 1, "z_dim": 8, "license": "Apache-2.0", "provenance": "tests", "description": "a test model",
+        "source": {"kind": "hub", "repo_id": "org/BigGAN-deep-16", "filename": "pytorch_model.bin",
+                   "revision": repo.commit, "sha256": hashlib.sha256(weights).hexdigest(), "size": len(weights),
+                   "companions": {"config.json": {"size": len(config_bytes),
+                                                  "sha256": hashlib.sha256(config_bytes).hexdigest()}}},
+    }), "test-biggan")
+    return repo
+
+
+def test_download_fetches_the_config_beside_the_weights(biggan_zoo):
+    listed = CliRunner().invoke(app, ["list", "--json"])
+    assert [m["cached"] for m in json.loads(listed.stdout) if m["name"] == "test-biggan"] == [False]
+    result = run("test-biggan")
+    assert result.exit_code == 0, result.output
+    snapshot = os.path.join(constants.HF_HUB_CACHE, "models--org--BigGAN-deep-16", "snapshots", biggan_zoo.commit)
+    assert sorted(os.listdir(snapshot)) == ["config.json", "pytorch_model.bin"]
+    listed = CliRunner().invoke(app, ["list", "--json"])
+    model = next(m for m in json.loads(listed.stdout) if m["name"] == "test-biggan")
+    assert model["cached"] is True and list(model["source"]["companions"]) == ["config.json"]
+    os.remove(os.path.join(snapshot, "config.json"))
+    listed = CliRunner().invoke(app, ["list", "--json"])
+    assert [m["cached"] for m in json.loads(listed.stdout) if m["name"] == "test-biggan"] == [False]
+
+
+def test_factorize_and_edit_a_catalogue_model_fetch_its_config(biggan_zoo, tmp_path):
+    result = CliRunner().invoke(app, ["factorize", "test-biggan", "-k", "3", "-o", tmp_path / "bank.safetensors",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["architecture"], report["layout"], report["layers"]) == ("biggan-deep", "pretrained-biggan", [0])
+    snapshot = os.path.join(constants.HF_HUB_CACHE, "models--org--BigGAN-deep-16", "snapshots", biggan_zoo.commit)
+    os.remove(os.path.join(snapshot, "config.json"))
+    result = CliRunner().invoke(app, ["edit", "test-biggan", "--class", "3", "-d", "0", "-s", "0", "--steps", "2",
+                                      "-o", tmp_path / "edits"])
+    assert result.exit_code == 0, result.output
+    assert os.path.isfile(os.path.join(snapshot, "config.json"))
+
+
+def test_a_companion_that_does_not_match_is_a_one_line_error(biggan_zoo):
+    biggan_zoo.files["config.json"] = Payload(biggan_zoo.files["config.json"].data, corrupt=True)
+    assert_one_line_error(run("test-biggan"), r"model 'test-biggan': sha256 mismatch for .*config\.json")

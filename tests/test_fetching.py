@@ -6,17 +6,19 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from pathlib import Path
 
 import pytest
-from support.hub_server import Payload, hub, no_retry_wait, unused_endpoint  # noqa: F401  (fixtures)
 from huggingface_hub import constants
+from support.hub_server import Payload, hub, no_retry_wait, unused_endpoint  # noqa: F401  (fixtures)
 
 from sefa_zoo import hashing
 from sefa_zoo.entry import CatalogueEntry
 from sefa_zoo.errors import (
+    CatalogueError,
     ChecksumMismatchError,
     FetchError,
     GatedError,
@@ -26,7 +28,14 @@ from sefa_zoo.errors import (
 )
 from sefa_zoo.fetching import cached_path, fetch
 from sefa_zoo.hookspecs import hookimpl
-from sefa_zoo.sources import CustomSource, HubSource, LocalSource, UrlSource
+from sefa_zoo.sources import (
+    Companion,
+    CustomSource,
+    HubSource,
+    LocalSource,
+    UrlSource,
+    source_from_dict,
+)
 
 DATA = bytes(range(256)) * 40  # 10 KiB
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -622,3 +631,140 @@ def test_a_plugin_cache_lookup_that_fails_is_one_warning(own_cache, register_plu
         "plugin 'faulty-sources' (registered at run time): source kind 'faulty': cached() raised SystemExit: "
         f"cache gone (test_fetching.py:{FaultySources.cached.__code__.co_firstlineno + 1}); ignored"
     ]
+
+
+# --- companion files (a config.json fetched with the weights) ------------------------------------
+
+CONFIG = b'{"z_dim": 128, "layers": []}\n'
+CONFIG_SHA = hashlib.sha256(CONFIG).hexdigest()
+CONFIG_SIZE = len(CONFIG)
+
+
+def companion_entry(repo, filename="pytorch_model.bin", config_size=CONFIG_SIZE, config_sha=CONFIG_SHA,
+                    name="config.json"):
+    source = HubSource(repo_id="org/biggan", filename=filename, revision=repo.commit, sha256=SHA, size=len(DATA),
+                       companions=(Companion(name, config_sha, config_size),))
+    return entry(source)
+
+
+def gets(hub, filename):
+    return [r for r in hub.seen("GET") if r.path.endswith("/" + filename)]
+
+
+def test_companions_are_fetched_into_the_same_snapshot_folder(hub):
+    repo = hub.add_repo("org/biggan", {"pytorch_model.bin": DATA, "config.json": CONFIG, "README.md": b"hi"})
+    e = companion_entry(repo)
+    assert cached_path(e) is None
+    path = fetch(e, progress=False)
+    snapshot = Path(constants.HF_HUB_CACHE) / "models--org--biggan" / "snapshots" / repo.commit
+    assert path == snapshot / "pytorch_model.bin" and path.read_bytes() == DATA
+    assert (snapshot / "config.json").read_bytes() == CONFIG
+    assert not (snapshot / "README.md").exists()
+    assert cached_path(e) == path
+    # the config alone gone: not cached, and only the config is fetched again
+    (snapshot / "config.json").unlink()
+    assert cached_path(e) is None
+    before = len(gets(hub, "pytorch_model.bin"))
+    assert fetch(e, progress=False) == path
+    assert (snapshot / "config.json").read_bytes() == CONFIG
+    assert len(gets(hub, "pytorch_model.bin")) == before
+
+
+def test_a_companion_beside_weights_in_a_folder_comes_from_that_folder(hub):
+    repo = hub.add_repo("org/biggan", {"deep/128/pytorch_model.bin": DATA, "deep/128/config.json": CONFIG,
+                                       "config.json": b"not this one"})
+    path = fetch(companion_entry(repo, filename="deep/128/pytorch_model.bin"), progress=False)
+    assert (path.parent / "config.json").read_bytes() == CONFIG
+    assert path.parent.name == "128"
+
+
+def test_a_companion_missing_from_the_repo_fails_before_the_weights_download(hub):
+    repo = hub.add_repo("org/biggan", {"pytorch_model.bin": DATA})
+    with pytest.raises(RemoteNotFoundError, match=r"model 'test-model': file 'config.json' was not found in repository"):
+        fetch(companion_entry(repo), progress=False)
+    assert gets(hub, "pytorch_model.bin") == []
+
+
+def test_a_companion_of_the_wrong_announced_size_is_refused_before_any_download(hub):
+    repo = hub.add_repo("org/biggan", {"pytorch_model.bin": DATA, "config.json": CONFIG})
+    with pytest.raises(ChecksumMismatchError, match=r"announces \d+ bytes for hf://org/biggan/config.json@.*says 630"):
+        fetch(companion_entry(repo, config_size=630), progress=False)
+    assert hub.seen("GET") == []
+
+
+def test_a_corrupted_companion_is_deleted_and_fetched_again_next_time(hub):
+    repo = hub.add_repo("org/biggan", {"pytorch_model.bin": DATA, "config.json": Payload(CONFIG, corrupt=True)})
+    e = companion_entry(repo)
+    with pytest.raises(ChecksumMismatchError, match=r"sha256 mismatch for .*config\.json.*deleted"):
+        fetch(e, progress=False)
+    snapshot = Path(constants.HF_HUB_CACHE) / "models--org--biggan" / "snapshots" / repo.commit
+    assert not (snapshot / "config.json").exists() and (snapshot / "pytorch_model.bin").exists()
+    assert cached_path(e) is None
+    repo.files["config.json"] = Payload(CONFIG)
+    assert (fetch(e, progress=False).parent / "config.json").read_bytes() == CONFIG
+
+
+def test_a_companion_of_unknown_size_and_hash_is_fetched_unchecked(hub):
+    repo = hub.add_repo("org/biggan", {"pytorch_model.bin": DATA, "config.json": CONFIG})
+    e = companion_entry(repo, config_size=None, config_sha=None)
+    assert (fetch(e, progress=False).parent / "config.json").read_bytes() == CONFIG
+    assert cached_path(e) is not None
+
+
+def test_a_cached_companion_of_the_wrong_size_is_not_cached(hub):
+    repo = hub.add_repo("org/biggan", {"pytorch_model.bin": DATA, "config.json": CONFIG})
+    fetch(companion_entry(repo, config_size=None), progress=False)
+    assert cached_path(companion_entry(repo, config_size=len(CONFIG) + 1)) is None
+
+
+def test_offline_without_the_companion_names_it(hub, monkeypatch):
+    repo = hub.add_repo("org/biggan", {"pytorch_model.bin": DATA, "config.json": CONFIG})
+    fetch(hub_entry(repo, repo_id="org/biggan", filename="pytorch_model.bin"), progress=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    requests = len(hub.requests)
+    with pytest.raises(OfflineNotCachedError, match=r"hf://org/biggan/config\.json@.* is not in the local cache"):
+        fetch(companion_entry(repo), progress=False)
+    assert len(hub.requests) == requests
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    fetch(companion_entry(repo), progress=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert fetch(companion_entry(repo), progress=False).name == "pytorch_model.bin"
+
+
+def source_with(companions):
+    data = {"kind": "hub", "repo_id": "org/biggan", "filename": "w/pytorch_model.bin", "revision": "a" * 40,
+            "sha256": None, "companions": companions}
+    return source_from_dict(data, "entry 'x'")
+
+
+def test_catalogue_companions_are_read_and_written_back():
+    source = source_with({"config.json": {"size": 630, "sha256": None}, "vocab.txt": None})
+    assert source.companions == (Companion("config.json", None, 630), Companion("vocab.txt", None, None))
+    assert source.companion_path(source.companions[0]) == "w/config.json"
+    assert source.to_dict()["companions"] == {"config.json": {"size": 630, "sha256": None},
+                                              "vocab.txt": {"size": None, "sha256": None}}
+    assert source_from_dict(source.to_dict(), "again") == source
+    assert "companions" not in source_with(None).to_dict()
+
+
+@pytest.mark.parametrize("companions, message", [
+    (["config.json"], "field 'source.companions' must be a mapping"),
+    ({}, "field 'source.companions' must be a mapping"),
+    ({"sub/config.json": None}, "'source.companions.sub/config.json' must be a file name beside the weights"),
+    ({"..": None}, "must be a file name beside the weights"),
+    ({"pytorch_model.bin": None}, "not the weights themselves"),
+    ({"config.json": {"bytes": 3}}, "'source.companions.config.json' must be {size, sha256}"),
+    ({"config.json": {"size": -1}}, "'source.companions.config.json.size' must be a positive integer"),
+    ({"config.json": {"size": True}}, "'source.companions.config.json.size' must be a positive integer"),
+    ({"config.json": {"sha256": "abc"}}, "'source.companions.config.json.sha256' must be 64 lowercase hex"),
+    ({f"f{i}.json": None for i in range(17)}, "names more than 16 files"),
+])
+def test_bad_catalogue_companions_are_named(companions, message):
+    with pytest.raises(CatalogueError, match=re.escape(message)):
+        source_with(companions)
+
+
+def test_only_hub_sources_take_companions():
+    with pytest.raises(CatalogueError, match="field 'source.companions' is not known for a url source"):
+        source_from_dict({"kind": "url", "url": "https://example.org/w.bin", "sha256": SHA,
+                          "companions": {"config.json": None}}, "entry 'x'")
