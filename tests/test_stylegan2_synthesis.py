@@ -369,10 +369,15 @@ def test_generators_without_every_torgb_are_refused(state):
         StyleGAN2().build_generator(Checkpoint.from_tensors(tensors))
 
 
-def test_conditional_generators_are_refused(state):
-    tensors = dict(as_checkpoint(state, "nvidia").items())
-    tensors["G_ema.mapping.embed.weight"] = torch.zeros(Z_DIM, 10)
-    with pytest.raises(LayoutError, match="mapping.embed.weight.*class-conditional"):
+@pytest.mark.parametrize("layout, embedding", [
+    ("genforce", "mapping.label_weight"), ("nvidia-tf", "mapping.LabelEmbed/weight"),
+    ("nvidia-tf", "mapping.LabelConcat/weight"),
+])
+def test_conditional_generators_are_read_from_nvidias_pytorch_pickles_only(state, layout, embedding):
+    """NVIDIA's stylegan2-ada-pytorch pickles are read with their label (test_stylegan2_conditional.py)."""
+    tensors = dict(as_checkpoint(state, layout).items())
+    tensors[PREFIXES[layout] + embedding] = torch.zeros(10, Z_DIM)
+    with pytest.raises(LayoutError, match=f"{embedding}.*class-conditional StyleGAN2 generators are read from NVIDIA's"):
         StyleGAN2().build_generator(Checkpoint.from_tensors(tensors))
 
 

@@ -41,6 +41,9 @@ class StyleGAN2State:
     ``tensors`` by logical name (C = channels at that resolution, Ci = a layer's inputs):
       mapping.fc{i}.weight (out, in), mapping.fc{i}.bias (out,): raw; effective weight is
         weight · lr / sqrt(in), effective bias is bias · lr (lr = mapping_lr_multiplier)
+      mapping.embed.weight (E, c_dim), mapping.embed.bias (E,): only when c_dim > 0 (StyleGAN2-ADA's
+        class-conditional generators): the label's embedding, learning rate 1; fc0 then takes
+        z_dim + E inputs, cat(normalised z, normalised embedding)
       w_avg (w_dim,)                      the tracked average of w
       const (C4, 4, 4)                    the learned input
       {r}x{r}.{conv,conv0,conv1}.weight (C, Ci, 3, 3): raw (effective = weight / sqrt(9·Ci));
@@ -60,6 +63,11 @@ class StyleGAN2State:
     channel_base: int
     channel_max: int
     tensors: dict[str, torch.Tensor] = field(repr=False)
+    c_dim: int = 0  # classes of a conditional generator (NVIDIA's label dimension); 0: unconditional
+
+    @property
+    def embed_features(self) -> int:
+        return self.tensors["mapping.embed.weight"].shape[0] if self.c_dim else 0
 
     @property
     def levels(self) -> list[int]:
@@ -89,6 +97,8 @@ def random_stylegan2_state(
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
     device: str | torch.device = "cpu",
+    c_dim: int = 0,
+    embed_features: int | None = None,
 ) -> StyleGAN2State:
     """Random weights with the true shapes of a StyleGAN2 generator.
 
@@ -96,7 +106,8 @@ def random_stylegan2_state(
     defaulting to 16384 · channel_multiplier: 2 gives config-f (512 up to 64 px, then
     256 / 128 / 64 / 32 at 128 / 256 / 512 / 1024), 1 config-e. Small channel_base /
     channel_max / w_dim values give tiny models for tests. ``device="meta"`` gives the
-    shapes without allocating any data.
+    shapes without allocating any data. ``c_dim`` > 0 gives a class-conditional generator
+    (StyleGAN2-ADA's): a label embedding of ``embed_features`` (default w_dim) features.
     """
     if resolution < 8 or resolution & (resolution - 1):
         raise SefaZooError(f"StyleGAN2 resolution must be a power of two >= 8, got {resolution}")
@@ -104,6 +115,9 @@ def random_stylegan2_state(
         channel_base = 16384 * channel_multiplier
     if min(channel_base // resolution, channel_max) < 1 or min(w_dim, z_dim, mapping_layers, img_channels) < 1:
         raise SefaZooError("StyleGAN2 fixture: every channel count and dimension must be at least 1")
+    embed_features = (w_dim if embed_features is None else embed_features) if c_dim else 0
+    if c_dim < 0 or (c_dim and embed_features < 1):
+        raise SefaZooError("StyleGAN2 fixture: c_dim must be >= 0 and the embedding at least 1 feature")
     gen = torch.Generator().manual_seed(seed)
     shapes_only = torch.device(device).type == "meta"
 
@@ -114,14 +128,17 @@ def random_stylegan2_state(
 
     state = StyleGAN2State(
         resolution, z_dim, w_dim, img_channels, mapping_layers, mapping_lr_multiplier,
-        channel_base, channel_max, {},
+        channel_base, channel_max, {}, c_dim,
     )
     t = state.tensors
-    features = [z_dim] + [w_dim] * mapping_layers
+    features = [z_dim + embed_features] + [w_dim] * mapping_layers
     for i in range(mapping_layers):
         # Stored weights are N(0, 1) / lr, as the equalised-learning-rate initialisation leaves them.
         t[f"mapping.fc{i}.weight"] = normal(features[i + 1], features[i], scale=1 / mapping_lr_multiplier)
         t[f"mapping.fc{i}.bias"] = normal(features[i + 1], scale=0.1)
+    if c_dim:
+        t["mapping.embed.weight"] = normal(embed_features, c_dim)
+        t["mapping.embed.bias"] = normal(embed_features, scale=0.1)
     t["w_avg"] = normal(w_dim, scale=0.5)
     t["const"] = normal(state.channels(4), 4, 4)
     in_channels = state.channels(4)
@@ -152,7 +169,7 @@ def perturbed(state: StyleGAN2State, *, seed: int = 1, scale: float = 0.01) -> S
     }
     return StyleGAN2State(
         state.resolution, state.z_dim, state.w_dim, state.img_channels, state.mapping_layers,
-        state.mapping_lr_multiplier, state.channel_base, state.channel_max, tensors,
+        state.mapping_lr_multiplier, state.channel_base, state.channel_max, tensors, state.c_dim,
     )
 
 
@@ -231,6 +248,9 @@ def _nvidia_g(state: StyleGAN2State) -> dict[str, torch.Tensor]:
         sd[f"{block}.torgb.affine.weight"] = t[f"{rgb}.affine.weight"]
         sd[f"{block}.torgb.affine.bias"] = t[f"{rgb}.affine.bias"]
     sd["mapping.w_avg"] = t["w_avg"]
+    if state.c_dim:
+        sd["mapping.embed.weight"] = t["mapping.embed.weight"]
+        sd["mapping.embed.bias"] = t["mapping.embed.bias"]
     for i in range(state.mapping_layers):
         sd[f"mapping.fc{i}.weight"] = t[f"mapping.fc{i}.weight"]
         sd[f"mapping.fc{i}.bias"] = t[f"mapping.fc{i}.bias"]
@@ -322,6 +342,10 @@ def stylegan2_state_dict(state: StyleGAN2State, layout: str) -> dict[str, torch.
     """
     if layout not in _STATE_DICTS:
         raise SefaZooError(f"no StyleGAN2 state-dict layout {layout!r} (known: {', '.join(_STATE_DICTS)})")
+    if state.c_dim and layout != "nvidia":
+        raise SefaZooError(
+            f"class-conditional StyleGAN2 generators are written in the nvidia layout only, not {layout!r}"
+        )
     if layout == "rosinality" and state.z_dim != state.w_dim:
         raise SefaZooError("the rosinality layout needs z_dim == w_dim (its mapping has one style_dim)")
     return {name: tensor.clone().contiguous() for name, tensor in _STATE_DICTS[layout](state).items()}

@@ -4,7 +4,9 @@ It computes what NVIDIA's stylegan2-ada-pytorch Generator computes in float32 wi
 reference ops (rosinality's and genforce's generators compute the same function):
 
 * mapping: z normalised by its second moment, then dense layers with equalised learning
-  rate (weight · lr / sqrt(in), bias · lr) and leaky ReLU (slope 0.2) times sqrt(2);
+  rate (weight · lr / sqrt(in), bias · lr) and leaky ReLU (slope 0.2) times sqrt(2); a
+  class-conditional generator (StyleGAN2-ADA, c_dim > 0) feeds the first layer
+  cat(normalised z, normalised embed(one-hot label)), ``embed`` a linear dense layer at learning rate 1;
   truncation ``w_avg + psi · (w − w_avg)`` on the first ``cutoff`` W+ entries;
 * synthesis: per layer the style ``affine(w)`` modulates the raw 3x3 kernel, which is then
   demodulated; the up-sampling conv0 is a stride-2 transposed convolution followed by the
@@ -130,17 +132,29 @@ class _Dense(nn.Module):
         return torch.addmm(self.bias[None] * self.bias_gain, x, (self.weight * self.weight_gain).t())
 
 
-class MappingNetwork(nn.Module):
-    """z -> w: second-moment normalisation, then ``fc0`` .. ``fc{n-1}`` with leaky ReLU."""
+def _normalize_2nd_moment(x: torch.Tensor) -> torch.Tensor:
+    return x * (x.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()
 
-    def __init__(self, features: Sequence[int], lr_multiplier: float):
+
+class MappingNetwork(nn.Module):
+    """z -> w: second-moment normalisation, then ``fc0`` .. ``fc{n-1}`` with leaky ReLU.
+
+    With ``c_dim`` > 0, ``embed`` maps the label (N, c_dim) to ``embed_features``, and fc0
+    takes cat(normalised z, normalised embedding): ``features[0]`` counts both."""
+
+    def __init__(self, features: Sequence[int], lr_multiplier: float, *, c_dim: int = 0, embed_features: int = 0):
         super().__init__()
         self.num_layers = len(features) - 1
+        self.c_dim = c_dim
+        if c_dim:
+            self.embed = _Dense(c_dim, embed_features)
         for i in range(self.num_layers):
             self.add_module(f"fc{i}", _Dense(features[i], features[i + 1], lr_multiplier=lr_multiplier))
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = z * (z.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        x = _normalize_2nd_moment(z)
+        if self.c_dim:
+            x = torch.cat([x, _normalize_2nd_moment(self.embed(labels))], dim=1)
         for i in range(self.num_layers):
             x = F.leaky_relu(getattr(self, f"fc{i}")(x), LRELU_SLOPE) * LRELU_GAIN
         return x
@@ -215,7 +229,8 @@ class StyleGAN2Generator(nn.Module):
         super().__init__()
         t = state.tensors
         mapping_features = _mapping_features(state, label)
-        self.z_dim = mapping_features[0]
+        self.num_classes = state.c_dim
+        self.z_dim = mapping_features[0] - state.embed_features
         self.latent_dim = mapping_features[-1]
         self.resolution = state.resolution
         self.num_layers = 2 * (state.resolution.bit_length() - 1) - 2
@@ -227,7 +242,9 @@ class StyleGAN2Generator(nn.Module):
         img_channels = _shape_of(t, f"{state.levels[-1]}x{state.levels[-1]}.torgb.weight", 4, label)[0]
 
         with torch.device("meta"):
-            self.mapping = MappingNetwork(mapping_features, state.mapping_lr_multiplier)
+            self.mapping = MappingNetwork(
+                mapping_features, state.mapping_lr_multiplier, c_dim=state.c_dim, embed_features=state.embed_features
+            )
             self.register_buffer("w_avg", torch.empty(self.latent_dim))
             self.const = nn.Parameter(torch.empty(const_shape))
             in_channels = const_shape[0]
@@ -275,13 +292,14 @@ class StyleGAN2Generator(nn.Module):
     # -------------------------------------------------------------- the computation
 
     def forward_mapping(
-        self, z: torch.Tensor, *, truncation_psi: float = 1.0, truncation_cutoff: int | None = None
+        self, z: torch.Tensor, *, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
+        classes: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise SefaZooError(f"StyleGAN2 expects z of shape (N, {self.z_dim}), got {tuple(z.shape)}")
         if truncation_cutoff is not None and truncation_cutoff < 0:
             raise SefaZooError(f"truncation cutoff must be a layer count >= 0, got {truncation_cutoff}")
-        w = self.mapping(z.to(self.device, torch.float32))
+        w = self.mapping(z.to(self.device, torch.float32), self._labels(classes, len(z)))
         codes = w[:, None, :].repeat(1, self.num_layers, 1)
         if truncation_psi != 1:
             cut = self.num_layers if truncation_cutoff is None else truncation_cutoff
@@ -316,10 +334,26 @@ class StyleGAN2Generator(nn.Module):
 
     def forward(
         self, z: torch.Tensor, *, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
-        noise_mode: str = "const",
+        noise_mode: str = "const", classes: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        codes = self.forward_mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        codes = self.forward_mapping(
+            z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, classes=classes
+        )
         return self.forward_synthesis(codes, noise_mode=noise_mode)
+
+    def _labels(self, classes: torch.Tensor | None, count: int) -> torch.Tensor | None:
+        """NVIDIA's c: the one-hot labels (count, num_classes) of ``classes``; None when unconditional."""
+        if not self.num_classes:
+            if classes is not None:
+                raise SefaZooError("this StyleGAN2 generator is not class-conditional: it takes no classes")
+            return None
+        if classes is None:
+            raise SefaZooError(f"this StyleGAN2 generator is class-conditional ({self.num_classes} classes): give classes")
+        if classes.shape != (count,) or classes.dtype != torch.long:
+            raise SefaZooError(f"StyleGAN2 expects classes as {count} class indices (long), got {tuple(classes.shape)}")
+        if count and not 0 <= int(classes.min()) <= int(classes.max()) < self.num_classes:
+            raise SefaZooError(f"StyleGAN2 class out of range: the generator has classes 0-{self.num_classes - 1}")
+        return F.one_hot(classes.to(self.device), self.num_classes).float()
 
     def _crop(self, img: torch.Tensor) -> torch.Tensor:
         if self.image_size is None:
@@ -333,16 +367,27 @@ class StyleGAN2Generator(nn.Module):
 
     @torch.no_grad()
     def map(
-        self, z: torch.Tensor, *, truncation_psi: float = 1.0, truncation_cutoff: int | None = None
+        self, z: torch.Tensor, *, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
+        classes: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """z (N, z_dim) -> W+ codes (N, num_layers, latent_dim), truncated on the first
-        ``truncation_cutoff`` entries (None: all)."""
-        return self.forward_mapping(z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        ``truncation_cutoff`` entries (None: all). A class-conditional generator takes
+        ``classes`` (N class indices), as NVIDIA's one-hot c; w_avg is the one average of all."""
+        return self.forward_mapping(
+            z, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, classes=classes
+        )
 
     @torch.no_grad()
-    def synthesize(self, codes: torch.Tensor, *, noise_mode: str = "const") -> torch.Tensor:
+    def synthesize(
+        self, codes: torch.Tensor, *, noise_mode: str = "const", classes: torch.Tensor | None = None,
+        truncation_psi: float | None = None,
+    ) -> torch.Tensor:
         """W+ codes -> images (N, C, H, W), about [-1, 1] (not clamped). Noise: 'const' (the
-        stored maps), 'random' (torch's global generator) or 'none'."""
+        stored maps), 'random' (torch's global generator) or 'none'. The class has already
+        made the codes (it enters the mapping only): ``classes`` is checked, then unused, and
+        so is ``truncation_psi``."""
+        if classes is not None or self.num_classes:
+            self._labels(classes, len(codes))
         return self.forward_synthesis(codes, noise_mode=noise_mode)
 
 

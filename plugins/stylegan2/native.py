@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from safetensors.torch import save as safetensors_bytes
 
-from sefa_zoo import Checkpoint, LayoutError, atomic_path
+from sefa_zoo import Checkpoint, LayoutError, SefaZooError, atomic_path
 
 from .fixtures import StyleGAN2State
 
@@ -35,6 +35,8 @@ def write_sefa_zoo(
     state: StyleGAN2State, path: str | Path, *, float16: bool = False, conv_clamp: float | None = None
 ) -> Path:
     """Write ``state`` as a sefa-zoo StyleGAN2 safetensors file (float16 tensors if asked)."""
+    if state.c_dim:
+        raise SefaZooError("class-conditional StyleGAN2 generators are written in the nvidia layout only")
     dtype = torch.float16 if float16 else torch.float32
     tensors = {name: t.detach().to("cpu", dtype).contiguous().clone() for name, t in state.tensors.items()}
     config = {field: getattr(state, field) for field in _INT_FIELDS}

@@ -6,7 +6,9 @@ conv_clamp 256): each network object carries NVIDIA's class name, constructor ar
 (``_init_args`` / ``_init_kwargs``), plain attributes, parameters and buffers in
 declaration order, so the loader sees exactly ``G_ema.state_dict()``'s keys.
 The discriminator and augment pipe have the real names and shapes; their values are
-placeholders.
+placeholders. A class-conditional state (c_dim > 0) gets what train.py builds with
+``--cond=1``: the mapping's label ``embed`` layer, c_dim in every constructor's arguments,
+and the discriminator's own mapping network of the label (cmap_dim = its top channels).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def write_training_pickle(state: StyleGAN2State, path: Path) -> None:
     snapshot = {
         "training_set_kwargs": {
             "class_name": "training.dataset.ImageFolderDataset", "path": "datasets/fixture.zip",
-            "use_labels": False, "max_size": 70000, "xflip": False, "resolution": state.resolution,
+            "use_labels": state.c_dim > 0, "max_size": 70000, "xflip": False, "resolution": state.resolution,
         },
         "G": generator(perturbed(state)),
         "D": discriminator(state),
@@ -145,22 +147,28 @@ def generator(state: StyleGAN2State) -> PersistentModule:
             "block_resolutions": list(state.levels), "num_ws": num_ws,
         },
     )
+    embed = {"embed": _fully_connected(t["mapping.embed.weight"], t["mapping.embed.bias"])} if state.c_dim else {}
+    # MappingNetwork's embed_features defaults to w_dim; another width is a constructor argument
+    mapping_kwargs = {"num_layers": state.mapping_layers}
+    if state.c_dim and state.embed_features != state.w_dim:
+        mapping_kwargs["embed_features"] = state.embed_features
     mapping = PersistentModule(
         "MappingNetwork",
         buffers={"w_avg": t["w_avg"]},
         modules={
-            f"fc{i}": _fully_connected(
-                t[f"mapping.fc{i}.weight"], t[f"mapping.fc{i}.bias"], activation="lrelu",
-                lr_multiplier=state.mapping_lr_multiplier,
-            )
-            for i in range(state.mapping_layers)
+            **embed,
+            **{
+                f"fc{i}": _fully_connected(
+                    t[f"mapping.fc{i}.weight"], t[f"mapping.fc{i}.bias"], activation="lrelu",
+                    lr_multiplier=state.mapping_lr_multiplier,
+                )
+                for i in range(state.mapping_layers)
+            },
         },
-        init_kwargs={
-            "z_dim": state.z_dim, "c_dim": 0, "w_dim": state.w_dim, "num_ws": num_ws,
-            "num_layers": state.mapping_layers,
-        },
+        init_kwargs={"z_dim": state.z_dim, "c_dim": state.c_dim, "w_dim": state.w_dim, "num_ws": num_ws,
+                     **mapping_kwargs},
         attributes={
-            "z_dim": state.z_dim, "c_dim": 0, "w_dim": state.w_dim, "num_ws": num_ws,
+            "z_dim": state.z_dim, "c_dim": state.c_dim, "w_dim": state.w_dim, "num_ws": num_ws,
             "num_layers": state.mapping_layers, "w_avg_beta": 0.995,
         },
     )
@@ -169,12 +177,12 @@ def generator(state: StyleGAN2State) -> PersistentModule:
         modules={"synthesis": synthesis, "mapping": mapping},
         init_kwargs={
             "z_dim": state.z_dim, "w_dim": state.w_dim,
-            "mapping_kwargs": {"num_layers": state.mapping_layers},
+            "mapping_kwargs": mapping_kwargs,
             "synthesis_kwargs": synthesis_kwargs,
-            "c_dim": 0, "img_resolution": state.resolution, "img_channels": state.img_channels,
+            "c_dim": state.c_dim, "img_resolution": state.resolution, "img_channels": state.img_channels,
         },
         attributes={
-            "z_dim": state.z_dim, "c_dim": 0, "w_dim": state.w_dim, "img_resolution": state.resolution,
+            "z_dim": state.z_dim, "c_dim": state.c_dim, "w_dim": state.w_dim, "img_resolution": state.resolution,
             "img_channels": state.img_channels, "num_ws": num_ws,
         },
     )
@@ -240,8 +248,11 @@ def discriminator(state: StyleGAN2State, *, seed: int = 3, mbstd_group_size: int
         )
         layer_index += len(modules)
     top = state.channels(4)
+    cmap_dim = top if state.c_dim else 0
+    if state.c_dim:
+        blocks["mapping"] = _label_mapping(state.c_dim, cmap_dim, gen)
     fc = torch.randn([top, top * 16], generator=gen)
-    out = torch.randn([1, top], generator=gen)
+    out = torch.randn([max(cmap_dim, 1), top], generator=gen)
     blocks["b4"] = PersistentModule(
         "DiscriminatorEpilogue",
         modules={
@@ -251,12 +262,12 @@ def discriminator(state: StyleGAN2State, *, seed: int = 3, mbstd_group_size: int
             ),
             "conv": conv(top + 1, top, 3),
             "fc": _fully_connected(fc, torch.zeros([top]), activation="lrelu"),
-            "out": _fully_connected(out, torch.zeros([1])),
+            "out": _fully_connected(out, torch.zeros([max(cmap_dim, 1)])),
         },
         init_args=(top,),
-        init_kwargs={"cmap_dim": 0, "resolution": 4, "mbstd_group_size": mbstd_group_size, **common},
+        init_kwargs={"cmap_dim": cmap_dim, "resolution": 4, "mbstd_group_size": mbstd_group_size, **common},
         attributes={
-            "in_channels": top, "cmap_dim": 0, "resolution": 4, "img_channels": state.img_channels,
+            "in_channels": top, "cmap_dim": cmap_dim, "resolution": 4, "img_channels": state.img_channels,
             "architecture": "resnet",
         },
     )
@@ -264,14 +275,37 @@ def discriminator(state: StyleGAN2State, *, seed: int = 3, mbstd_group_size: int
         "Discriminator",
         modules=blocks,
         init_kwargs={
-            "c_dim": 0, "img_resolution": state.resolution, "img_channels": state.img_channels,
+            "c_dim": state.c_dim, "img_resolution": state.resolution, "img_channels": state.img_channels,
             "channel_base": state.channel_base, "channel_max": state.channel_max, "num_fp16_res": NUM_FP16_RES,
             "conv_clamp": CONV_CLAMP, "block_kwargs": {}, "mapping_kwargs": {},
             "epilogue_kwargs": {"mbstd_group_size": mbstd_group_size},
         },
         attributes={
-            "c_dim": 0, "img_resolution": state.resolution, "img_resolution_log2": state.resolution.bit_length() - 1,
+            "c_dim": state.c_dim, "img_resolution": state.resolution,
+            "img_resolution_log2": state.resolution.bit_length() - 1,
             "img_channels": state.img_channels, "block_resolutions": list(reversed(state.levels[1:])),
+        },
+    )
+
+
+D_MAPPING_LAYERS = 8  # MappingNetwork's default, which the discriminator keeps
+
+
+def _label_mapping(c_dim: int, cmap_dim: int, gen: torch.Generator) -> PersistentModule:
+    """The discriminator's MappingNetwork of the label alone (z_dim 0, no w_avg), random weights."""
+    layers = {"embed": _fully_connected(torch.randn([cmap_dim, c_dim], generator=gen), torch.zeros([cmap_dim]))}
+    for i in range(D_MAPPING_LAYERS):
+        layers[f"fc{i}"] = _fully_connected(
+            torch.randn([cmap_dim, cmap_dim], generator=gen) * 100, torch.zeros([cmap_dim]), activation="lrelu",
+            lr_multiplier=0.01,
+        )
+    return PersistentModule(
+        "MappingNetwork",
+        modules=layers,
+        init_kwargs={"z_dim": 0, "c_dim": c_dim, "w_dim": cmap_dim, "num_ws": None, "w_avg_beta": None},
+        attributes={
+            "z_dim": 0, "c_dim": c_dim, "w_dim": cmap_dim, "num_ws": None, "num_layers": D_MAPPING_LAYERS,
+            "w_avg_beta": None,
         },
     )
 

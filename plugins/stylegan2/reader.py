@@ -221,8 +221,9 @@ _MAPPING_WEIGHT = {
     "genforce": re.compile(r"^mapping\.dense([0-9]{1,6})\.weight$"),
     "sefa-zoo": re.compile(r"^mapping\.fc([0-9]{1,6})\.weight$"),
 }
+# Class-conditional generators' label embeddings in the layouts that cannot be read conditionally
+# (NVIDIA's PyTorch pickles can: mapping.embed).
 _LABEL_EMBEDDING = {
-    "nvidia": ("mapping.embed.weight",),
     "nvidia-tf": ("mapping.LabelConcat/weight", "mapping.LabelEmbed/weight"),  # StyleGAN2's, StyleGAN2-ADA's
     "genforce": ("mapping.label_weight",),
 }
@@ -241,7 +242,8 @@ def read_stylegan2_state(checkpoint: Checkpoint, layout: str) -> StyleGAN2State:
     for embedding in _LABEL_EMBEDDING.get(layout, ()):
         if prefix + embedding in checkpoint:
             raise LayoutError(
-                f"{label}: {prefix + embedding!r}: class-conditional StyleGAN2 generators are not supported"
+                f"{label}: {prefix + embedding!r}: class-conditional StyleGAN2 generators are read from "
+                "NVIDIA's stylegan2-ada-pytorch pickles only"
             )
     static_kwargs = tf_static_kwargs(checkpoint, located) if layout == "nvidia-tf" else {}
     mapping_layers = _count_mapping_layers(checkpoint, located)
@@ -260,6 +262,7 @@ def read_stylegan2_state(checkpoint: Checkpoint, layout: str) -> StyleGAN2State:
     for name, ndim in [("mapping.fc0.weight", 2)] + [(f"{lv}x{lv}.torgb.weight", 4) for lv in levels]:
         if tensors[name].ndim != ndim:
             raise LayoutError(f"{label}: the StyleGAN2 {name} has shape {tuple(tensors[name].shape)}, not {ndim}-d")
+    c_dim = _read_label_embedding(checkpoint, located, tensors) if layout == "nvidia" else 0
     if layout == "rosinality" and "latent_avg" in checkpoint and checkpoint.shape("latent_avg") == (located.w_dim,):
         tensors["w_avg"] = checkpoint["latent_avg"]
     channels = {level: tensors[f"{level}x{level}.torgb.weight"].shape[1] for level in levels}
@@ -271,7 +274,7 @@ def read_stylegan2_state(checkpoint: Checkpoint, layout: str) -> StyleGAN2State:
         channel_base, channel_max = config["channel_base"], config["channel_max"]
     state = StyleGAN2State(
         resolution=located.resolution,
-        z_dim=tensors["mapping.fc0.weight"].shape[1],
+        z_dim=tensors["mapping.fc0.weight"].shape[1] - (tensors["mapping.embed.weight"].shape[0] if c_dim else 0),
         w_dim=located.w_dim,
         img_channels=tensors[f"{levels[-1]}x{levels[-1]}.torgb.weight"].shape[0],
         mapping_layers=mapping_layers,
@@ -282,6 +285,7 @@ def read_stylegan2_state(checkpoint: Checkpoint, layout: str) -> StyleGAN2State:
         channel_base=channel_base,
         channel_max=channel_max,
         tensors=tensors,
+        c_dim=c_dim,
     )
     if config is not None:
         check_config(config, state, label)
@@ -301,15 +305,62 @@ def read_stylegan2_state(checkpoint: Checkpoint, layout: str) -> StyleGAN2State:
 
 
 def estimate_w_avg(state: StyleGAN2State) -> torch.Tensor:
-    """The mean of w over W_AVG_SAMPLES standard-normal z drawn from a generator seeded W_AVG_SEED."""
-    features = [state.z_dim] + [state.tensors[f"mapping.fc{i}.weight"].shape[0] for i in range(state.mapping_layers)]
-    mapping = MappingNetwork(features, state.mapping_lr_multiplier)
+    """The mean of w over W_AVG_SAMPLES standard-normal z drawn from a generator seeded W_AVG_SEED
+    (with classes drawn uniformly from it next, for a class-conditional generator)."""
+    features = [state.tensors["mapping.fc0.weight"].shape[1]]
+    features += [state.tensors[f"mapping.fc{i}.weight"].shape[0] for i in range(state.mapping_layers)]
+    mapping = MappingNetwork(features, state.mapping_lr_multiplier, c_dim=state.c_dim,
+                             embed_features=state.embed_features)
     mapping.load_state_dict(
         {k[len("mapping."):]: v.float() for k, v in state.tensors.items() if k.startswith("mapping.")}
     )
-    z = torch.randn(W_AVG_SAMPLES, state.z_dim, generator=torch.Generator().manual_seed(W_AVG_SEED))
+    generator = torch.Generator().manual_seed(W_AVG_SEED)
+    z = torch.randn(W_AVG_SAMPLES, state.z_dim, generator=generator)
+    labels = None
+    if state.c_dim:
+        classes = torch.randint(state.c_dim, (W_AVG_SAMPLES,), generator=generator)
+        labels = torch.nn.functional.one_hot(classes, state.c_dim).float()
     with torch.no_grad():
-        return mapping(z).mean(dim=0)
+        return mapping(z, labels).mean(dim=0)
+
+
+def _read_label_embedding(checkpoint: Checkpoint, located: Located, tensors: dict[str, torch.Tensor]) -> int:
+    """c_dim of an NVIDIA generator (0 when unconditional), its label ``embed`` read into ``tensors``;
+    the shapes must agree with each other, with fc0 and with the mapping's recorded ``c_dim``."""
+    label, prefix = checkpoint.label, located.prefix
+    weight_key, bias_key = f"{prefix}mapping.embed.weight", f"{prefix}mapping.embed.bias"
+    kwargs = checkpoint.objects.get(f"{prefix}mapping._init_kwargs")
+    recorded = kwargs.get("c_dim") if isinstance(kwargs, dict) else None
+    if weight_key not in checkpoint:
+        if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded > 0:
+            raise LayoutError(f"{label}: the mapping records c_dim={recorded} but {weight_key!r} is missing")
+        return 0
+    if bias_key not in checkpoint:
+        raise LayoutError(f"{label}: missing tensor {bias_key!r} of a class-conditional StyleGAN2 generator")
+    shape, bias_shape = tuple(checkpoint.shape(weight_key)), tuple(checkpoint.shape(bias_key))
+    fc0_inputs = tensors["mapping.fc0.weight"].shape[1]
+    if len(shape) != 2 or min(shape) < 1 or bias_shape != shape[:1]:
+        raise LayoutError(
+            f"{label}: {weight_key!r} has shape {shape} and its bias {bias_shape}; expected (features, c_dim) "
+            "and (features,)"
+        )
+    embed_features, c_dim = shape
+    if embed_features >= fc0_inputs:
+        raise LayoutError(
+            f"{label}: {weight_key!r} gives {embed_features} label features, but mapping.fc0 takes only "
+            f"{fc0_inputs} inputs (z and the label's embedding)"
+        )
+    if recorded is not None and recorded != c_dim:
+        raise LayoutError(f"{label}: the mapping records c_dim={recorded!r} but {weight_key!r} has {c_dim} columns")
+    z_dim = kwargs.get("z_dim") if isinstance(kwargs, dict) else None
+    if z_dim is not None and z_dim != fc0_inputs - embed_features:
+        raise LayoutError(
+            f"{label}: the mapping records z_dim={z_dim!r}, but mapping.fc0's {fc0_inputs} inputs less "
+            f"{weight_key!r}'s {embed_features} label features leave {fc0_inputs - embed_features}"
+        )
+    tensors["mapping.embed.weight"] = checkpoint[weight_key]
+    tensors["mapping.embed.bias"] = checkpoint[bias_key]
+    return c_dim
 
 
 def read_conv_clamp(checkpoint: Checkpoint, layout: str) -> float | None:
