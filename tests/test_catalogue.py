@@ -97,9 +97,12 @@ NUM_LAYERS = {
     "stylegan": lambda resolution: 2 * int(math.log2(resolution)) - 2,
     "pggan": lambda resolution: 1,
     "stylegan3": lambda resolution: 16,
+    # one z feeds gen_z and every conditional batch norm: one latent code, index 0
+    "biggan-deep": lambda resolution: 1,
 }
 # The file name each layout's files carry on the Hub.
-SUFFIXES = {"rosinality": ".pt", "nvidia": ".pkl", "nvidia-tf": ".pkl", "genforce": (".pth", ".bin")}
+SUFFIXES = {"rosinality": ".pt", "nvidia": ".pkl", "nvidia-tf": ".pkl", "genforce": (".pth", ".bin"),
+            "pretrained-biggan": "pytorch_model.bin"}
 
 
 @pytest.mark.parametrize("name", SHIPPED_NAMES)
