@@ -24,7 +24,9 @@ from sefa_zoo import (
     get_architecture,
     load_bank,
     open_checkpoint,
+    render_edits,
 )
+from sefa_zoo.catalogue import get_entry
 from sefa_zoo.cli.main import app
 
 CONFIGS = ("T", "R")
@@ -483,3 +485,35 @@ def test_files_that_are_not_stylegan3(tmp_path):
     result = run("factorize", "--checkpoint", junk, "--arch", "stylegan3")
     assert result.exit_code == 1 and result.stderr.startswith("Error: ") and len(result.stderr.splitlines()) == 1
     assert get_architecture("stylegan3").detect(open_checkpoint(junk)) is None
+
+
+# ---------------------------------------------------------------- the catalogue
+
+
+def test_the_lhq_model_is_catalogued(config_dir):
+    entry = get_entry("stylegan3t-lhq256")
+    assert (entry.architecture, entry.layout, entry.resolution, entry.z_dim, entry.w_dim) == (
+        "stylegan3", "nvidia", 256, 512, 512)
+    # the entry's W+ length is what the generator of NVIDIA's T-256 shapes consumes
+    state = random_stylegan3_state("T", 256, z_dim=512, w_dim=512, channel_base=32768, channel_max=512, device="meta")
+    assert max(layer.index for layer in StyleGAN3().layers(as_checkpoint(state))) + 1 == entry.num_layers == NUM_WS
+    assert entry.source.filename.endswith(".pkl") and "uploaded by the model's author" in entry.provenance
+    result = run("info", "stylegan3t-lhq256")
+    assert result.exit_code == 0, result.output
+    assert entry.source.revision in result.stdout
+
+
+def test_a_catalogue_entry_of_a_local_file_factorizes_and_renders(config_dir, files):
+    import yaml
+
+    entry = {
+        "name": "tiny-stylegan3", "architecture": "stylegan3", "layout": "nvidia",
+        "source": {"kind": "local", "path": str(files["T"])}, "resolution": 16,
+        "z_dim": 16, "w_dim": 16, "num_layers": NUM_WS, "license": "cc0-1.0",
+        "provenance": "random weights made by the test", "description": "a tiny StyleGAN3",
+    }
+    (config_dir / "zoo.yaml").write_text(yaml.safe_dump({"models": [entry]}, sort_keys=False))
+    bank = sefa_zoo.factorize_model("tiny-stylegan3", layers="top", k=2, progress=False)
+    assert bank.layer_indices == tuple(range(8, NUM_WS))
+    images = render_edits("tiny-stylegan3", bank, directions=(0,), distances=(0.0, 1.0), seeds=(0,))
+    assert images.shape == (1, 1, 2, 3, 16, 16)
