@@ -12,6 +12,7 @@ from .errors import SefaZooError
 
 CLOSE_MATCHES = 3
 MAX_SHOWN_NAME = 80
+MAX_INDEX_DIGITS = 18  # longer digit strings are out of range, whatever int() would make of them
 
 
 @dataclass(frozen=True)
@@ -64,9 +65,11 @@ def resolve_class(generator: object, wanted: int | str | None, model: str | None
     elif isinstance(wanted, bool) or not isinstance(wanted, (numbers.Integral, str)):
         raise SefaZooError(f"a class is an index or a name, not {type(wanted).__name__}")
     else:
-        index = int(wanted)
-        if not 0 <= index < count:
-            raise SefaZooError(f"class {index} is out of range: {what} has classes 0-{count - 1}")
+        text = str(wanted).strip()
+        index = int(text) if len(text.lstrip("-")) <= MAX_INDEX_DIGITS else None
+        if index is None or not 0 <= index < count:
+            shown = text if len(text) <= MAX_SHOWN_NAME else text[:MAX_SHOWN_NAME] + "..."
+            raise SefaZooError(f"class {shown} is out of range: {what} has classes 0-{count - 1}")
     return ChosenClass(index, names[index] if names is not None else None)
 
 

@@ -86,6 +86,7 @@ def test_a_class_by_index_or_by_name(conditional, wanted, index):
     ("golden retreiver", "model 'toy' has no class named 'golden retreiver'; close: 'golden retriever' (1)"),
     ("zebra", "model 'toy' has no class named 'zebra'"),
     ("x" * 500, "no class named 'xxx"),
+    ("9" * 5000, "class 99999"),  # more digits than int() converts: still the out-of-range line
     (True, "a class is an index or a name, not bool"),
     (1.0, "a class is an index or a name, not float"),
 ])
@@ -274,7 +275,7 @@ def test_dcgan_classes_option_factorizes_the_z_columns_only(conditional_dcgan_fi
     (matrix,) = dcgan.projection(checkpoint, [0], classes=4)
     weight = checkpoint["main.0.weight"]
     torch.testing.assert_close(matrix, weight[:6].reshape(6, -1).T)
-    for bad in ("0", "10", "-1", "four", "1.5", True):
+    for bad in ("0", "10", "-1", "four", "1.5", True, "9" * 5000):
         with pytest.raises(SefaZooError, match=r"option classes=.* is not valid for dcgan: .* 1 to 9"):
             dcgan.layers(checkpoint, classes=bad)
 

@@ -47,6 +47,7 @@ __all__ = ["DCGAN", "DCGANGenerator", "random_dcgan_state", "tutorial_widths"]
 LAYOUT = "tutorial"
 PREFIX_OPTION = "prefix"
 CLASSES_OPTION = "classes"
+MAX_CLASS_DIGITS = 9
 
 
 class DCGAN(Architecture):
@@ -187,9 +188,11 @@ def _num_classes(value: int | str | None, shape: GeneratorShape) -> int:
     if value is None:
         return 0
     text = str(value).strip()
-    if isinstance(value, bool) or not (text.isascii() and text.isdecimal()) or not 0 < int(text) < shape.nz:
+    whole = text.isascii() and text.isdecimal() and len(text) <= MAX_CLASS_DIGITS
+    if isinstance(value, bool) or not whole or not 0 < int(text) < shape.nz:
+        shown = text if len(text) <= MAX_CLASS_DIGITS else text[:MAX_CLASS_DIGITS] + "..."
         raise SefaZooError(
-            f"option {CLASSES_OPTION}={value!r} is not valid for dcgan: give the number of one-hot label "
+            f"option {CLASSES_OPTION}={shown!r} is not valid for dcgan: give the number of one-hot label "
             f"channels, 1 to {shape.nz - 1} (main.0 takes {shape.nz} inputs)"
         )
     return int(text)
