@@ -55,7 +55,7 @@ class Generator(Protocol):
     for the StyleGAN family, z repeated once (num_layers = 1) for z-space models.
 
     Class-conditional generators also have ``num_classes`` (> 0; unconditional ones may
-    leave it out or set 0) and may have ``class_names`` (one name per class index). The
+    leave it out or set 0) and may have ``class_names`` (one name per class index, or None). The
     core then passes the classes, a long tensor of N class indices, to both calls:
     ``map(z, truncation_psi=..., truncation_cutoff=..., classes=...)`` and
     ``synthesize(codes, classes=..., truncation_psi=...)`` — the class may enter the

@@ -347,3 +347,14 @@ def test_cli_edit_class_errors_are_one_line(conditional_dcgan_file, tmp_path, ar
     assert result.output.strip() == f"Error: {expected}" or (
         expected in result.output and len(result.output.strip().splitlines()) == 1), result.output
     assert not out.exists()
+
+
+def test_truncation_of_a_single_code_model_names_no_layers(conditional_dcgan_file):
+    """BigGAN-like models truncate their one z code (default 0.4): 'on layers below 8' would mean nothing."""
+    generator = load_generator(conditional_dcgan_file, options={"classes": "4"})
+    bank = factorize_file(conditional_dcgan_file, options={"classes": "4"})
+    generator.default_truncation_psi = 0.4
+    plan = plan_edits(generator, bank, [0], [0.0], [0], class_index=1)
+    rendered = RenderedEdits(np.zeros((1, 1, 1, 8, 8, 3), np.uint8), bank, plan, "toy")
+    assert rendered.truncation_text() == "psi 0.4"
+    assert "<td>psi 0.4</td>" in html_report(rendered)

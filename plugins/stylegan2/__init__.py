@@ -15,7 +15,9 @@ which is what rosinality's closed_form_factorization.py computes (it too uses th
 stored tensors, gains left out); layers then weigh by their stored scale.
 
 ``build_generator`` reads the whole generator of any of these layouts into one torch
-module (reader, generator). This module also offers fixture writers
+module (reader, generator). Class-conditional StyleGAN2-ADA generators (c_dim > 0, NVIDIA's
+PyTorch pickles: ``mapping.embed``) are read with their label embedding: the generator takes
+a class, which changes w only, so the projection is the same style affines on w. This module also offers fixture writers
 (``random_stylegan2_state``, ``save_stylegan2``) that write one logical generator in each
 real layout.
 """

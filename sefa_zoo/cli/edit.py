@@ -113,7 +113,8 @@ def edit(
         "--steps", min=2, help="Distances from the first to the last, evenly spaced (odd counts include 0).")] = 7,
     trunc: Annotated[Optional[float], typer.Option(
         "--trunc",
-        help="Truncation psi. Default: 0.7 for per-layer (W+) models, 1 (none) for z-space models such as DCGAN.",
+        help="Truncation psi. Default: the model's own (BigGAN: 0.4), else 0.7 for per-layer (W+) models and "
+        "1 (none) for z-space models such as DCGAN.",
     )] = None,
     trunc_cutoff: Annotated[int, typer.Option(
         "--trunc-cutoff", min=0, help="Truncate the layers below this index only.")] = DEFAULT_TRUNCATION_CUTOFF,

@@ -60,6 +60,8 @@ class RenderedEdits:
         psi, cutoff = self.plan.truncation_psi, self.plan.truncation_cutoff
         if psi == 1.0:
             return "none (psi 1)"
+        if self.bank.latent_space == "z":  # one code (DCGAN, BigGAN): no layers to choose from
+            return f"psi {psi:g}"
         return f"psi {psi:g} on " + ("every layer" if cutoff is None else f"layers below {cutoff}")
 
     def settings(self) -> list[tuple[str, str]]:
