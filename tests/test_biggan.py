@@ -459,3 +459,18 @@ def test_cli_reports_a_hostile_config_in_one_line(tmp_path):
     result = run("factorize", "--checkpoint", tmp_path, "-o", tmp_path / "bank.safetensors")
     assert result.exit_code == 1
     assert "channel_width" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+# --- the docs -----------------------------------------------------------------------------------
+
+
+def test_the_architecture_page_says_the_layers_options_and_layout():
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "architectures"
+    page = (docs / "biggan-deep.md").read_text(encoding="utf-8")
+    for fact in ("`gen_z` (default)", "`all-conditional`", "projection=all-conditional", "## Layout `pretrained-biggan`",
+                 "--config FILE", "default_truncation_psi` is **0.4**", "z = input columns 0-127 of 256"):
+        assert fact in page, fact
+    assert BigGANDeep().options.keys() == {"projection"} and "pretrained-biggan" in BigGANDeep().layouts
+    assert "[biggan-deep.md](biggan-deep.md)" in (docs / "README.md").read_text(encoding="utf-8")

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from sefa_zoo_plugins.biggan_deep import random_biggan_state, small_config
 
 import sefa_zoo
 from sefa_zoo import get_architecture, open_checkpoint
-from sefa_zoo_plugins.biggan_deep import random_biggan_state, small_config
 
 DATA = Path(__file__).parent / "data" / "biggan_fidelity"
 TOLERANCE = 1e-3  # max abs difference, [-1, 1] pixel units
