@@ -242,7 +242,9 @@ def test_cli_edit_with_a_class_by_name(root, tmp_path):
     assert result.exit_code == 0, result.output
     names = {p.name for p in out.iterdir()}
     assert {"bank.safetensors", "overview.png", "direction_00.png", "report.html"} <= names
-    assert "class 207 (golden retriever)" in (out / "report.html").read_text()
+    report = (out / "report.html").read_text()
+    assert "class 207 (golden retriever)" in report
+    assert "psi 0.4" in report  # the generator's default truncation, without --trunc
     bank = sefa_zoo.load_bank(out / "bank.safetensors")
     assert (bank.architecture, bank.layer_indices, bank.layer_names) == ("biggan-deep", (0,), ("gen_z",))
     assert bank.latent_parts == ("z = input columns 0-7 of 16 (8-15: class embedding)",)
