@@ -236,6 +236,7 @@ def other_architectures_files(folder):
     from sefa_zoo_plugins.stylegan import random_stylegan_state, save_stylegan
     from sefa_zoo_plugins.stylegan2 import FIXTURE_LAYOUTS as SG2
     from sefa_zoo_plugins.stylegan2 import random_stylegan2_state, save_stylegan2
+    from sefa_zoo_plugins.stylegan3 import random_stylegan3_state, save_stylegan3
 
     files = {}
     state = random_stylegan2_state(16, w_dim=8, z_dim=8, channel_base=64, channel_max=8, mapping_layers=1)
@@ -248,6 +249,8 @@ def other_architectures_files(folder):
     files["pggan"] = save_pggan(pggan, folder / "pggan.pth", "genforce")
     torch.save({"netG_state_dict": random_dcgan_state(nz=8, ngf=4, image_size=16)}, folder / "dcgan.pth")
     files["dcgan"] = folder / "dcgan.pth"
+    for config in ("T", "R"):
+        files[f"stylegan3 {config}"] = save_stylegan3(random_stylegan3_state(config), folder / f"sg3-{config}.pkl")
     return files
 
 
