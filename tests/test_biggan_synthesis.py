@@ -176,6 +176,22 @@ def test_the_imagenet_class_names_ship_with_the_plugin():
         "tench", "goldfish", "golden retriever", "volcano", "toilet tissue")
 
 
+def test_missing_class_names_are_a_one_line_error(monkeypatch, tmp_path):
+    import sefa_zoo_plugins.biggan_deep as plugin
+
+    class Elsewhere:
+        def joinpath(self, name):
+            return tmp_path / name
+
+    imagenet_class_names.cache_clear()
+    monkeypatch.setattr(plugin.resources, "files", lambda package: Elsewhere())
+    try:
+        with pytest.raises(SefaZooError, match=r"imagenet_classes.txt\) are missing from sefa_zoo_plugins.biggan_deep"):
+            imagenet_class_names()
+    finally:
+        imagenet_class_names.cache_clear()
+
+
 def test_classes_by_index_or_name(imagenet_generator, generator):
     assert resolve_class(imagenet_generator, 207).label() == "class 207 (golden retriever)"
     assert resolve_class(imagenet_generator, "Golden  RETRIEVER").index == 207

@@ -72,7 +72,13 @@ CLASS_NAMES_FILE = "imagenet_classes.txt"
 @lru_cache(maxsize=1)
 def imagenet_class_names() -> tuple[str, ...]:
     """The 1000 ImageNet class names in BigGAN's class order (the package's data file)."""
-    text = resources.files(__package__).joinpath(CLASS_NAMES_FILE).read_text(encoding="utf-8")
+    try:
+        text = resources.files(__package__).joinpath(CLASS_NAMES_FILE).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SefaZooError(
+            f"the ImageNet class names ({CLASS_NAMES_FILE}) are missing from {__package__}: reinstall sefa-zoo "
+            f"({exc.strerror or exc})"
+        ) from None
     return tuple(line for line in text.splitlines() if line and not line.startswith("#"))
 
 
