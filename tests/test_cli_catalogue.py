@@ -190,6 +190,7 @@ def test_list_keeps_the_architecture_when_models_differ(config_dir, tmp_path):
     assert {row["arch"] for row in rows} == {entry.architecture for entry in load_catalogue().entries.values()}
     assert "dcgan" in {row["arch"] for row in rows}
     assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    assert list(rows[0]) == ["name", "arch", "res", "cached"]  # the leanest layout: info shows the rest
 
 
 def test_list_on_a_terminal_too_narrow_for_any_layout_wraps_rather_than_cuts(config_dir):

@@ -373,8 +373,9 @@ def test_missing_file(tmp_path):
     assert_one_line_naming(error, tmp_path / "absent.pt")
 
 
-def test_directory(tmp_path):
-    with pytest.raises(CheckpointError, match="is a directory") as error:
+def test_a_folder_without_a_checkpoint(tmp_path):
+    (tmp_path / "notes.txt").write_text("no weights here")
+    with pytest.raises(CheckpointError, match="no checkpoint file in this folder") as error:
         open_checkpoint(tmp_path)
     assert_one_line_naming(error, tmp_path)
 

@@ -112,6 +112,8 @@ class _Layout:
     short_headers: bool = False
     # False: no license column (`sefa-zoo info` shows it)
     license: bool = True
+    # False: no size column (`sefa-zoo info` shows it)
+    size: bool = True
 
 
 _LAYOUTS = (
@@ -121,6 +123,7 @@ _LAYOUTS = (
     _Layout(short_license=True, layers=False, architecture=False),
     _Layout(short_license=True, layers=False, architecture=False, short_headers=True),
     _Layout(short_license=True, layers=False, architecture=False, short_headers=True, license=False),
+    _Layout(short_license=True, layers=False, architecture=False, short_headers=True, license=False, size=False),
 )
 
 
@@ -140,7 +143,8 @@ def _list_table(entries: list[CatalogueEntry], cached: list[bool], layout: _Layo
     architectures = {entry.architecture for entry in entries}
     one_architecture = not layout.architecture and len(architectures) == 1
     title = "sefa-zoo catalogue" + (f" ({architectures.pop()} models)" if one_architecture else "")
-    left_out = {"layers": not layout.layers, "architecture": one_architecture, "license": not layout.license}
+    left_out = {"layers": not layout.layers, "architecture": one_architecture, "license": not layout.license,
+                "size": not layout.size}
     columns = [name for name in _COLUMNS if not left_out.get(name)]
     table = display.table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for name in columns:
