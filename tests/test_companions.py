@@ -72,7 +72,12 @@ def test_an_explicit_config_wins_over_the_one_beside(configured, tmp_path):
     assert result.exit_code == 0, result.output
     result = run("info", "--checkpoint", folder, "--config", other, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["layers"][0]["shape"] == [6, 2]
+    layer = json.loads(result.stdout)["layers"][0]
+    assert layer["shape"] == [6, 2] and layer["latent_part"] == "z = input columns 0-1 of 5"
+    result = CliRunner().invoke(app, ["info", "--checkpoint", str(folder), "--config", str(other)],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "factorized input" in result.stdout and "z = input columns 0-1 of 5" in result.stdout
 
 
 def test_without_its_config_the_plugin_says_so(configured, tmp_path):

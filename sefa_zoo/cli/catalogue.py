@@ -286,10 +286,14 @@ def _print_layers(title: str, layers: list[dict[str, Any]]) -> None:
     table.add_column("level", justify="right")
     table.add_column("kind")
     table.add_column("shape", no_wrap=True)
+    parts = any(layer["latent_part"] for layer in layers)
+    if parts:  # a layer fed cat(z, label): which of its inputs are factorized
+        table.add_column("factorized input")
     for layer in layers:
         outputs, latent = layer["shape"]
-        table.add_row(str(layer["index"]), display.text(layer["name"]), str(layer["level"]),
-                      display.text(layer["kind"]), f"{outputs}×{latent}")
+        cells = [str(layer["index"]), display.text(layer["name"]), str(layer["level"]),
+                 display.text(layer["kind"]), f"{outputs}×{latent}"]
+        table.add_row(*cells, *([display.text(layer["latent_part"] or "all")] if parts else []))
     display.console().print(table)
 
 
@@ -314,7 +318,7 @@ def _layers(
     arch, layout, table = layer_table(checkpoint, architecture=architecture, layout=layout, options=options)
     rows = [
         {"index": layer.index, "name": layer.name, "level": layer.level, "kind": layer.kind,
-         "shape": list(layer.shape)}
+         "shape": list(layer.shape), "latent_part": layer.latent_part}
         for layer in table
     ]
     return checkpoint.path, arch, layout, rows
