@@ -95,6 +95,13 @@ def test_the_whole_catalogue_is_listed(venv, plugins, tmp_path):
     assert "stylegan2-shapes" in from_plugins  # the demo weights are package data of sefa_zoo_plugins.stylegan2.demo
 
 
+def test_the_imagenet_class_names_ship_with_biggan(venv, tmp_path):
+    code = ("from sefa_zoo_plugins.biggan_deep import imagenet_class_names as n; "
+            "names = n(); print(len(names), names[207])")
+    out = run([str(venv / "bin" / "python"), "-c", code], **elsewhere(tmp_path)).stdout.split(None, 1)
+    assert out[0] == "1000" and "golden retriever" in out[1]
+
+
 def test_the_fixture_writers_ship_for_plugin_authors(venv, tmp_path):
     code = "import sefa_zoo.testing as t; print(sorted(t.__all__))"
     names = run([str(venv / "bin" / "python"), "-c", code], **elsewhere(tmp_path)).stdout
