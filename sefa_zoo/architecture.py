@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from .checkpoint import Checkpoint
-from .errors import LayoutError, SynthesisUnavailableError
+from .errors import LayoutError, SefaZooError, SynthesisUnavailableError
 
 if TYPE_CHECKING:
     import torch
@@ -141,6 +141,25 @@ class Architecture(ABC):
         raise SynthesisUnavailableError(f"architecture {self.name!r} cannot synthesize images yet")
 
     # helpers for subclasses
+
+    def check_options(self, options: Mapping[str, Any]) -> None:
+        """A one-line SefaZooError naming the first option this architecture does not declare."""
+        for name in options:
+            if name not in self.options:
+                takes = f"known: {', '.join(self.options)}" if self.options else "it takes none"
+                raise SefaZooError(f"architecture {self.name!r} has no option {name!r} ({takes})")
+
+    def prepared_generator(self, generator: torch.nn.Module, device: str | torch.device) -> Any:
+        """``generator`` frozen, in eval mode, float32, on ``device``; a one-line SefaZooError
+        when the device cannot take it (an unknown name, no CUDA)."""
+        generator.requires_grad_(False).eval()
+        try:
+            import torch
+
+            return generator.to(device=device, dtype=torch.float32)
+        except (RuntimeError, AssertionError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SefaZooError(f"cannot put the {self.name} generator on device {str(device)!r}: {reason}") from None
 
     def resolve_layout(self, checkpoint: Checkpoint, layout: str | None) -> str:
         """``layout`` if given and known, else the detected one; a LayoutError otherwise."""

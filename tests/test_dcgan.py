@@ -382,7 +382,7 @@ def test_unexpected_tensor_under_the_prefix_names_file_and_key():
 
 
 def test_unknown_device_is_a_clear_error():
-    with pytest.raises(SefaZooError, match="cannot put the DCGAN generator on device 'nonsense'"):
+    with pytest.raises(SefaZooError, match="cannot put the dcgan generator on device 'nonsense'"):
         DCGAN().build_generator(in_memory(small_state()), device="nonsense")
 
 

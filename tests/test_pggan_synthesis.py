@@ -117,7 +117,7 @@ def test_a_generator_still_growing_is_refused_but_still_factorizes(state):
 
 
 def test_unknown_device_is_a_clear_error(state):
-    with pytest.raises(SefaZooError, match="cannot put the PGGAN generator on device 'nonsense'"):
+    with pytest.raises(SefaZooError, match="cannot put the pggan generator on device 'nonsense'"):
         PGGAN().build_generator(Checkpoint.from_tensors(state), device="nonsense")
 
 

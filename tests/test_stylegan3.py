@@ -388,7 +388,7 @@ def test_bad_generator_inputs_are_clear_errors(generators):
 
 
 def test_unknown_device_is_a_clear_error(states):
-    with pytest.raises(SefaZooError, match="cannot put the StyleGAN3 generator on device 'nonsense"):
+    with pytest.raises(SefaZooError, match="cannot put the stylegan3 generator on device 'nonsense"):
         StyleGAN3().build_generator(as_checkpoint(states["T"]), device="nonsense")
 
 

@@ -352,7 +352,7 @@ def test_image_size_crops_the_middle_of_the_frame(state):
 
 
 def test_unknown_device_is_a_clear_error(state):
-    with pytest.raises(SefaZooError, match="cannot put the StyleGAN generator on device"):
+    with pytest.raises(SefaZooError, match="cannot put the stylegan generator on device"):
         StyleGAN().build_generator(as_checkpoint(state), device="nonsense")
 
 

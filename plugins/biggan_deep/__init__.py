@@ -159,11 +159,7 @@ class BigGANDeep(Architecture):
         shape, _ = self._located(checkpoint, layout, {})
         names = imagenet_class_names() if shape.num_classes == len(imagenet_class_names()) else None
         generator = BigGANGenerator.from_checkpoint(checkpoint, shape, names)
-        try:
-            return generator.to(device)
-        except (RuntimeError, AssertionError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SefaZooError(f"cannot put the BigGAN generator on device {str(device)!r}: {reason}") from None
+        return self.prepared_generator(generator, device)
 
     def resolve_layout(self, checkpoint: Checkpoint, layout: str | None) -> str:
         """As the base class, but a file that is not one says what is wrong with it."""
@@ -174,9 +170,7 @@ class BigGANDeep(Architecture):
 
     def _located(self, checkpoint: Checkpoint, layout: str | None, options: dict[str, Any]
                  ) -> tuple[BigGANShape, str]:
-        unknown = sorted(set(options) - {PROJECTION_OPTION})
-        if unknown:
-            raise SefaZooError(f"architecture 'biggan-deep' has no option {unknown[0]!r} (it takes {PROJECTION_OPTION})")
+        self.check_options(options)
         projection = options.get(PROJECTION_OPTION, PROJECTIONS[0])
         if projection not in PROJECTIONS:
             raise SefaZooError(

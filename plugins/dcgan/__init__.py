@@ -100,9 +100,7 @@ class DCGAN(Architecture):
     def _generator_shape(
         self, checkpoint: Checkpoint, layout: str | None, options: dict[str, Any]
     ) -> GeneratorShape:
-        unknown = sorted(set(options) - set(self.options))
-        if unknown:
-            raise SefaZooError(f"architecture 'dcgan' has no option {unknown[0]!r} (known: {', '.join(self.options)})")
+        self.check_options(options)
         self.resolve_layout(checkpoint, layout)
         return self.locate(checkpoint, options.get(PREFIX_OPTION))
 
@@ -157,8 +155,6 @@ class DCGAN(Architecture):
         tensor under the generator's prefix is a LayoutError naming it. ``classes`` as the
         option of that name: the generator is then class-conditional.
         """
-        import torch
-
         from .model import DCGANGenerator
 
         shape = self._generator_shape(checkpoint, layout, {} if prefix is None else {PREFIX_OPTION: prefix})
@@ -172,15 +168,7 @@ class DCGAN(Architecture):
                 f"tutorial layout: unexpected key {unexpected[0]!r}"
             )
         net.load_state_dict({name[len(shape.prefix):]: checkpoint[name] for name in present}, strict=False)
-        net.requires_grad_(False)
-        try:
-            net.to(device=device, dtype=torch.float32)
-        except (RuntimeError, AssertionError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SefaZooError(
-                f"cannot put the DCGAN generator on device {str(device)!r}: {reason}"
-            ) from None
-        return net.eval()
+        return self.prepared_generator(net, device)
 
 
 def _num_classes(value: int | str | None, shape: GeneratorShape) -> int:

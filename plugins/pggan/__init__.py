@@ -19,7 +19,6 @@ from sefa_zoo import (
     CheckpointError,
     LayerSpecError,
     ProjectionLayer,
-    SefaZooError,
     hookimpl,
 )
 
@@ -68,8 +67,7 @@ class PGGAN(Architecture):
     def locate(self, checkpoint: Checkpoint, layout: str | None = None, options: dict[str, Any] | None = None
                ) -> PGGANShape:
         """The generator, every tensor's shape checked; a LayoutError naming the tensor at fault."""
-        if options:
-            raise SefaZooError(f"architecture 'pggan' has no option {next(iter(options))!r} (it takes none)")
+        self.check_options(options or {})
         if layout is not None:
             self.resolve_layout(checkpoint, layout)
         return locate(checkpoint)
@@ -115,8 +113,6 @@ class PGGAN(Architecture):
         lower resolution's image); it is refused rather than drawn at a resolution it was not
         trained for.
         """
-        import torch
-
         from .generator import PGGANGenerator
 
         shape = self.locate(checkpoint, layout)
@@ -130,13 +126,7 @@ class PGGAN(Architecture):
         net = PGGANGenerator(shape)
         tensors = {name: checkpoint[shape.prefix + name] for name in shape.tensor_names() if name != LOD}
         net.load_state_dict(tensors, strict=False)
-        net.requires_grad_(False)
-        try:
-            net.to(device=device, dtype=torch.float32)
-        except (RuntimeError, AssertionError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SefaZooError(f"cannot put the PGGAN generator on device {str(device)!r}: {reason}") from None
-        return net.eval()
+        return self.prepared_generator(net, device)
 
 
 @hookimpl

@@ -20,7 +20,7 @@ import importlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sefa_zoo import Architecture, Checkpoint, LayerSpecError, ProjectionLayer, SefaZooError, hookimpl
+from sefa_zoo import Architecture, Checkpoint, LayerSpecError, ProjectionLayer, hookimpl
 
 from .layouts import LAYOUT, LAYOUTS, Located, detect, locate
 
@@ -106,11 +106,7 @@ class StyleGAN(Architecture):
         generator = StyleGANGenerator(
             read_generator_tensors(checkpoint, located), located, image_size=image_size, label=checkpoint.label
         )
-        try:
-            return generator.to(device)
-        except (RuntimeError, AssertionError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SefaZooError(f"cannot put the StyleGAN generator on device {str(device)!r}: {reason}") from None
+        return self.prepared_generator(generator, device)
 
     def resolve_layout(self, checkpoint: Checkpoint, layout: str | None) -> str:
         """As the base class, but a file that is not one says what is wrong with it."""
@@ -120,8 +116,7 @@ class StyleGAN(Architecture):
         return LAYOUT
 
     def _located(self, checkpoint: Checkpoint, layout: str | None, options: dict[str, Any]) -> Located:
-        if options:
-            raise SefaZooError(f"architecture 'stylegan' has no option {min(options)!r} (it takes none)")
+        self.check_options(options)
         if layout is not None:
             self.resolve_layout(checkpoint, layout)
         return locate(checkpoint)

@@ -141,12 +141,7 @@ class StyleGAN2(Architecture):
             image_size=image_size,
             label=checkpoint.label,
         )
-        generator.requires_grad_(False).eval()
-        try:
-            return generator.to(device)
-        except (RuntimeError, AssertionError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SefaZooError(f"cannot put the StyleGAN2 generator on device {str(device)!r}: {reason}") from None
+        return self.prepared_generator(generator, device)
 
     def _selected(
         self, checkpoint: Checkpoint, layout: str | None, options: Mapping[str, Any]
@@ -158,10 +153,7 @@ class StyleGAN2(Architecture):
 
 
 def _torgb_option(options: Mapping[str, Any]) -> str:
-    for name in options:
-        if name not in StyleGAN2.options:
-            known = ", ".join(StyleGAN2.options)
-            raise SefaZooError(f"architecture 'stylegan2' has no option {name!r} (known: {known})")
+    StyleGAN2().check_options(options)
     value = options.get("torgb")
     text = "final" if value is None else str(value).strip().lower()
     if text not in TORGB_CHOICES:

@@ -142,12 +142,7 @@ class StyleGAN3(Architecture):
 
         located = self._located(checkpoint, layout)
         generator = StyleGAN3Generator(read_stylegan3(checkpoint, located), label=checkpoint.label)
-        generator.requires_grad_(False).eval()
-        try:
-            return generator.to(device)
-        except (RuntimeError, AssertionError) as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SefaZooError(f"cannot put the StyleGAN3 generator on device {str(device)!r}: {reason}") from None
+        return self.prepared_generator(generator, device)
 
     def resolve_layout(self, checkpoint: Checkpoint, layout: str | None) -> str:
         """As the base class, but a file that is not one says what is wrong with it."""
@@ -163,10 +158,7 @@ class StyleGAN3(Architecture):
 
 
 def _input_option(options: Mapping[str, Any]) -> str:
-    for name in options:
-        if name not in StyleGAN3.options:
-            known = ", ".join(StyleGAN3.options)
-            raise SefaZooError(f"architecture 'stylegan3' has no option {name!r} (known: {known})")
+    StyleGAN3().check_options(options)
     value = options.get("input")
     text = "exclude" if value is None else str(value).strip().lower()
     if text not in INPUT_CHOICES:
