@@ -317,6 +317,15 @@ def test_info_of_a_cached_file_that_is_not_the_declared_architecture(config_dir,
     assert result.stderr.startswith("Error: ") and "junk.pt" in result.stderr
 
 
+def test_info_names_the_files_fetched_with_the_weights(config_dir):
+    result = run("info", "biggan-deep-128")
+    assert result.exit_code == 0, result.output
+    assert [line.split(None, 1)[1].strip() for line in result.stdout.splitlines() if line.startswith("with ")] == [
+        "config.json (630 B, sha256 unknown)"]
+    assert json.loads(run("info", "biggan-deep-128", "--json").stdout)["source"]["companions"] == {
+        "config.json": {"size": 630, "sha256": None}}
+
+
 @pytest.mark.parametrize(("name", "latent"), [("pggan-celebahq1024", "z 512, 1 layer"),
                                             ("stylegan2-car", "z 512, w 512, 16 layers")])
 def test_info_shows_w_only_for_models_that_have_one(config_dir, name, latent):

@@ -223,6 +223,9 @@ def info(
     ]
     if isinstance(source, HubSource):
         rows.append(("revision", source.revision))
+        for companion in source.companions:  # fetched with the weights, into the same folder
+            size = f"{human_size(companion.size)}" if companion.size is not None else "size unknown"
+            rows.append(("with", f"{companion.name} ({size}, sha256 {companion.sha256 or 'unknown'})"))
     rows += [
         ("sha256", _sha256_text(source.sha256, path)),
         ("size", _size_detail(entry)),
