@@ -23,6 +23,7 @@ DEFAULTS: Mapping[str, Any] = {
     "conv_kernel": 3, "filter_size": 6, "lrelu_upsampling": 2, "use_radial_filters": False, "conv_clamp": 256,
 }
 MAX_RESOLUTION = 4096  # larger than any released StyleGAN3; a file's claim beyond it is refused
+MAX_MARGIN = 64  # samples around the picture (NVIDIA uses 10); bounds the feature maps with the resolution
 
 
 class PlanError(ValueError):
@@ -94,7 +95,7 @@ def plan_synthesis(settings: Mapping[str, Any], resolution: int, num_layers: int
     first_cutoff = _number(settings, "first_cutoff", 1e-3, resolution)
     first_stopband = _number(settings, "first_stopband", 1e-3, 4 * resolution)
     last_stopband_rel = _number(settings, "last_stopband_rel", 1, 16)
-    margin_size = _whole(settings, "margin_size", 0, MAX_RESOLUTION)
+    margin_size = _whole(settings, "margin_size", 0, MAX_MARGIN)
     conv_kernel = _whole(settings, "conv_kernel", 1, 15)
     filter_size = _whole(settings, "filter_size", 1, 64)
     lrelu_upsampling = _whole(settings, "lrelu_upsampling", 1, 16)

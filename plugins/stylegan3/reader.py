@@ -52,6 +52,11 @@ def read_stylegan3(checkpoint: Checkpoint, located: Located) -> StyleGAN3Parts:
             f"{label}: {located.prefix + 'mapping.w_avg'!r} has shape {shape}, expected ({located.w_dim},)"
         )
     tensors = {name: checkpoint[located.prefix + name] for name in names}
+    for layer in located.layers:
+        magnitude = float(tensors[f"{layer.module}.magnitude_ema"])
+        if not magnitude > 0:  # its inverse square root scales the layer's input
+            name = f"{located.prefix}{layer.module}.magnitude_ema"
+            raise LayoutError(f"{label}: {name!r} is {magnitude:g}, not a positive mean square")
     return StyleGAN3Parts(tensors, plan, located, features, _mapping_lr_multiplier(checkpoint, located))
 
 
@@ -69,6 +74,13 @@ def _plan(checkpoint: Checkpoint, located: Located) -> SynthesisPlan:
         plan = plan_synthesis(settings, located.resolution, len(located.layers) - 1)
     except PlanError as exc:
         raise LayoutError(f"{checkpoint.label}: {key}: {exc}") from None
+    claimed = settings.get("img_resolution", located.resolution)
+    if claimed != located.resolution:
+        torgb = located.prefix + located.layers[-1].module
+        raise LayoutError(
+            f"{checkpoint.label}: {key}: img_resolution={claimed!r} but the file's toRGB {torgb!r} "
+            f"is {located.resolution} px"
+        )
     for layer, step in zip(located.layers, plan.layers, strict=True):
         where = f"{checkpoint.label}: {located.prefix + layer.module!r}"
         if layer.size != step.size:
