@@ -10,11 +10,11 @@ from .architecture import Architecture, ProjectionLayer
 from .bank import DirectionBank, bank_from_factorization
 from .catalogue import get_entry
 from .checkpoint import Checkpoint
-from .errors import SefaZooError
+from .errors import LayerSpecError, SefaZooError
 from .factorizer import factorize
 from .fetching import fetch
 from .hashing import sha256_file
-from .layers import parse_layer_spec
+from .layers import format_layer_spec, parse_layer_spec
 from .loading import open_checkpoint
 from .lookup import detect, get_architecture
 from .plugins import call_plugin
@@ -40,7 +40,13 @@ def select_layers(arch: Architecture, table: list[ProjectionLayer], spec: str) -
     """The layers of ``table`` whose latent index ``spec`` selects (several layers may share one)."""
     num_indices = max(layer.index for layer in table) + 1
     wanted = set(parse_layer_spec(spec, num_indices, call_plugin(arch, "layer_groups", num_indices)))
-    return [layer for layer in table if layer.index in wanted]
+    selected = [layer for layer in table if layer.index in wanted]
+    if not selected:  # indices the table leaves out (StyleGAN3's input row without its option)
+        present = format_layer_spec(sorted({layer.index for layer in table}))
+        raise LayerSpecError(
+            f"layers {spec!r} select no projection layer of this {arch.name} table: it has indices {present}"
+        )
+    return selected
 
 
 def factorize_checkpoint(

@@ -454,6 +454,10 @@ def test_cli_factorize_with_the_input_option(files, tmp_path):
     bad = run("factorize", "--checkpoint", files["T"], "--option", "input=perhaps", "-o", out)
     assert bad.exit_code == 1 and bad.stderr.startswith("Error: option input='perhaps'")
     assert len(bad.stderr.splitlines()) == 1
+    # without the option index 0 is not in the table: the error says which indices are
+    without = run("factorize", "--checkpoint", files["T"], "--layers", "0", "-o", out)
+    assert without.exit_code == 1, without.output
+    assert without.stderr == "Error: layers '0' select no projection layer of this stylegan3 table: it has indices 1-15\n"
 
 
 @pytest.mark.parametrize("config", CONFIGS)
