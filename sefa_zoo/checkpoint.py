@@ -8,11 +8,11 @@ shapes and tensors, and read no more of the file than the tensors they ask for.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import CheckpointError
+from .errors import CheckpointError, LayoutError
 
 if TYPE_CHECKING:
     import torch
@@ -112,6 +112,20 @@ class Checkpoint(Mapping[str, "torch.Tensor"]):
         )
         sub.companions = dict(self.companions)
         return sub
+
+    def search_prefixes(self, prefixes: Iterable[str], check: Callable[[str], Any], what: str) -> Any:
+        """What ``check(prefix)`` finds under the first of ``prefixes`` (most preferred first)
+        where it finds something; ``check`` returns a one-line reason (a str) where it does not.
+        Where none does, a LayoutError "<file>: not <what>: <reason>", the reason being the one
+        given for the most preferred prefix that holds any entry at all."""
+        reason = None
+        for prefix in prefixes:
+            found = check(prefix)
+            if not isinstance(found, str):
+                return found
+            if reason is None and any(k.startswith(prefix) for k in self._shapes):
+                reason = found
+        raise LayoutError(f"{self.label}: not {what}: {reason or 'it holds no tensors'}")
 
     def companion(self, name: str) -> Path | None:
         """A file that belongs with these weights, such as the ``config.json`` beside a

@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from sefa_zoo import CheckpointError, UnsafeCheckpointError, open_checkpoint
+from sefa_zoo import Checkpoint, CheckpointError, LayoutError, UnsafeCheckpointError, open_checkpoint
 from sefa_zoo.loading import container_of, flatten
 from sefa_zoo.testing import PersistentModule, save_nvidia_pickle
 from sefa_zoo.torch_files import torch_globals
@@ -529,3 +529,16 @@ def test_torch_load_is_never_called(tmp_path, monkeypatch):
     tensors = {"w": torch.randn(3)}
     for path in (write_torch_zip(tmp_path / "a", tensors), write_torch_legacy(tmp_path / "b", tensors)):
         assert torch.equal(open_checkpoint(path)["w"], tensors["w"])
+
+
+def test_search_prefixes_takes_the_first_that_holds_one_and_else_the_reason_of_the_first_present():
+    checkpoint = Checkpoint.from_tensors({"g.a": torch.zeros(1), "d.a": torch.zeros(2)})
+
+    def check(prefix):
+        return "one" if prefix + "a" in checkpoint and prefix == "d." else f"no luck under {prefix!r}"
+
+    assert checkpoint.search_prefixes(["x.", "g.", "d."], check, "a toy") == "one"
+    with pytest.raises(LayoutError, match=r"^<memory checkpoint>: not a toy: no luck under 'g\.'$"):
+        checkpoint.search_prefixes(["x.", "g."], check, "a toy")
+    with pytest.raises(LayoutError, match="not a toy: it holds no tensors"):
+        checkpoint.search_prefixes(["x."], check, "a toy")

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sefa_zoo import Checkpoint, LayoutError
+from sefa_zoo import Checkpoint
 
 LAYOUT = "genforce"
 LAYOUTS: Mapping[str, str] = {
@@ -148,14 +148,9 @@ def _check(checkpoint: Checkpoint, prefix: str) -> Located | str:
 
 def locate(checkpoint: Checkpoint) -> Located:
     """The StyleGAN generator in ``checkpoint``; a LayoutError naming what is wrong otherwise."""
-    reason = None
-    for prefix in PREFIXES:
-        found = _check(checkpoint, prefix)
-        if isinstance(found, Located):
-            return found
-        if reason is None and any(k.startswith(prefix) for k in checkpoint):
-            reason = found  # the most preferred sub-dictionary that exists says why
-    raise LayoutError(f"{checkpoint.label}: not a genforce StyleGAN checkpoint: {reason or 'it holds no tensors'}")
+    return checkpoint.search_prefixes(
+        PREFIXES, lambda prefix: _check(checkpoint, prefix), "a genforce StyleGAN checkpoint"
+    )
 
 
 def detect(checkpoint: Checkpoint) -> str | None:

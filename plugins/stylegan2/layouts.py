@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sefa_zoo import Checkpoint, LayoutError
+from sefa_zoo import Checkpoint
 
 if TYPE_CHECKING:
     import torch
@@ -225,14 +225,9 @@ def _check(checkpoint: Checkpoint, layout: str, prefix: str) -> Located | str:
 
 def locate(checkpoint: Checkpoint, layout: str) -> Located:
     """The StyleGAN2 generator in ``checkpoint`` read as ``layout``; LayoutError if there is none."""
-    reason = None
-    for prefix in PREFIXES[layout]:
-        found = _check(checkpoint, layout, prefix)
-        if isinstance(found, Located):
-            return found
-        if reason is None and any(k.startswith(prefix) for k in checkpoint):
-            reason = found  # the most preferred sub-dictionary that exists says why
-    raise LayoutError(f"{checkpoint.label}: not a {layout} StyleGAN2 checkpoint: {reason or 'it holds no tensors'}")
+    return checkpoint.search_prefixes(
+        PREFIXES[layout], lambda prefix: _check(checkpoint, layout, prefix), f"a {layout} StyleGAN2 checkpoint"
+    )
 
 
 def detect(checkpoint: Checkpoint) -> str | None:

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sefa_zoo import Checkpoint, LayoutError
+from sefa_zoo import Checkpoint
 
 LAYOUT = "nvidia"
 LAYOUTS: Mapping[str, str] = {
@@ -164,14 +164,9 @@ def _check(checkpoint: Checkpoint, prefix: str) -> Located | str:
 
 def locate(checkpoint: Checkpoint) -> Located:
     """The StyleGAN3 generator in ``checkpoint``; a LayoutError naming what is wrong otherwise."""
-    reason = None
-    for prefix in PREFIXES:
-        found = _check(checkpoint, prefix)
-        if isinstance(found, Located):
-            return found
-        if reason is None and any(k.startswith(prefix) for k in checkpoint):
-            reason = found  # the most preferred sub-dictionary that exists says why
-    raise LayoutError(f"{checkpoint.label}: not an NVIDIA StyleGAN3 pickle: {reason or 'it holds no tensors'}")
+    return checkpoint.search_prefixes(
+        PREFIXES, lambda prefix: _check(checkpoint, prefix), "an NVIDIA StyleGAN3 pickle"
+    )
 
 
 def detect(checkpoint: Checkpoint) -> str | None:
