@@ -535,9 +535,9 @@ def test_search_prefixes_takes_the_first_that_holds_one_and_else_the_reason_of_t
     checkpoint = Checkpoint.from_tensors({"g.a": torch.zeros(1), "d.a": torch.zeros(2)})
 
     def check(prefix):
-        return "one" if prefix + "a" in checkpoint and prefix == "d." else f"no luck under {prefix!r}"
+        return ("found", prefix) if prefix == "d." and prefix + "a" in checkpoint else f"no luck under {prefix!r}"
 
-    assert checkpoint.search_prefixes(["x.", "g.", "d."], check, "a toy") == "one"
+    assert checkpoint.search_prefixes(["x.", "g.", "d."], check, "a toy") == ("found", "d.")
     with pytest.raises(LayoutError, match=r"^<memory checkpoint>: not a toy: no luck under 'g\.'$"):
         checkpoint.search_prefixes(["x.", "g."], check, "a toy")
     with pytest.raises(LayoutError, match="not a toy: it holds no tensors"):
