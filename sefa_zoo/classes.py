@@ -68,13 +68,12 @@ def resolve_class(generator: object, wanted: int | str | None, model: str | None
         text = str(wanted).strip()
         index = int(text) if len(text.lstrip("-")) <= MAX_INDEX_DIGITS else None
         if index is None or not 0 <= index < count:
-            shown = text if len(text) <= MAX_SHOWN_NAME else text[:MAX_SHOWN_NAME] + "..."
-            raise SefaZooError(f"class {shown} is out of range: {what} has classes 0-{count - 1}")
+            raise SefaZooError(f"class {_shown(text)} is out of range: {what} has classes 0-{count - 1}")
     return ChosenClass(index, names[index] if names is not None else None)
 
 
 def _index_by_name(wanted: str, names: Sequence[str] | None, what: str) -> int:
-    shown = wanted if len(wanted) <= MAX_SHOWN_NAME else wanted[:MAX_SHOWN_NAME] + "..."
+    shown = _shown(wanted)
     if names is None:
         raise SefaZooError(f"{what} has no class names: give the class as an index, not {shown!r}")
     key = _folded(wanted)
@@ -90,6 +89,11 @@ def _index_by_name(wanted: str, names: Sequence[str] | None, what: str) -> int:
     close = difflib.get_close_matches(key, folded, n=CLOSE_MATCHES)
     hint = "; close: " + ", ".join(f"{names[folded[c]]!r} ({folded[c]})" for c in close) if close else ""
     raise SefaZooError(f"{what} has no class named {shown!r}{hint}")
+
+
+def _shown(text: str) -> str:
+    """``text`` cut to a length an error line can hold."""
+    return text if len(text) <= MAX_SHOWN_NAME else text[:MAX_SHOWN_NAME] + "..."
 
 
 def _folded(name: str) -> str:

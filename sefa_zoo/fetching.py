@@ -83,37 +83,25 @@ def cached_path(entry: CatalogueEntry) -> Path | None:
     path = _as_path(call_plugin_or_warn(kind, "cached", source))
     if path is None:
         return None
+    files = [(path, source.size), *((path.parent / c.name, c.size) for c in companions_of(source))]
+    return path if all(_size_fits(file, size) for file, size in files) else None
+
+
+def _size_fits(path: Path, expected: int | None) -> bool:
+    """``path`` is a readable file of the ``expected`` size (any size when None)."""
     try:
         size = path.stat().st_size
     except OSError:
-        return None
-    if source.size is not None and size != source.size:
-        return None
-    for companion in companions_of(source):
-        try:
-            size = (path.parent / companion.name).stat().st_size
-        except OSError:
-            return None
-        if companion.size is not None and size != companion.size:
-            return None
-    return path
+        return False
+    return expected is None or size == expected
 
 
 def verify_companion(entry: CatalogueEntry, path: Path, companion: Companion, kind: SourceKind) -> None:
     """Check the companion file beside ``path`` against the catalogue's size and sha256 for it."""
     beside = path.parent / companion.name
-    try:
-        size = beside.stat().st_size
-    except OSError as exc:
-        raise FetchError(f"{companion.name} was not found beside {path}: {exc.strerror or exc}") from exc
-    if companion.size is not None and size != companion.size:
-        raise _mismatch(beside, kind, entry.source, f"{beside} has {size} bytes, the catalogue says {companion.size}")
+    _check_size(beside, companion.size, kind, entry.source, f"{companion.name} was not found beside {path}")
     if companion.sha256 is not None:
-        digest = sha256_file(beside)
-        if digest != companion.sha256:
-            raise _mismatch(
-                beside, kind, entry.source, f"sha256 mismatch for {beside}: expected {companion.sha256}, got {digest}"
-            )
+        _check_digest(beside, sha256_file(beside), companion.sha256, kind, entry.source)
 
 
 def verify(entry: CatalogueEntry, path: Path, kind: SourceKind) -> str:
@@ -123,14 +111,7 @@ def verify(entry: CatalogueEntry, path: Path, kind: SourceKind) -> str:
     With no sha256 in the catalogue, the digest is logged the first time it is computed.
     """
     source = entry.source
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise FetchError(f"checkpoint {path} cannot be read: {exc.strerror or exc}") from exc
-    if source.size is not None and size != source.size:
-        raise _mismatch(
-            path, kind, source, f"{path} has {size} bytes, the catalogue says {source.size}"
-        )
+    _check_size(path, source.size, kind, source, f"checkpoint {path} cannot be read")
     digest = known_sha256(path)
     computed_now = digest is None
     if digest is None:
@@ -142,12 +123,22 @@ def verify(entry: CatalogueEntry, path: Path, kind: SourceKind) -> str:
                 entry.name, digest, path,
             )
         return digest
-    if digest != source.sha256:
-        raise _mismatch(
-            path, kind, source,
-            f"sha256 mismatch for {path}: expected {source.sha256}, got {digest}",
-        )
+    _check_digest(path, digest, source.sha256, kind, source)
     return digest
+
+
+def _check_size(path: Path, expected: int | None, kind: SourceKind, source: Source, unreadable: str) -> None:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise FetchError(f"{unreadable}: {exc.strerror or exc}") from exc
+    if expected is not None and size != expected:
+        raise _mismatch(path, kind, source, f"{path} has {size} bytes, the catalogue says {expected}")
+
+
+def _check_digest(path: Path, digest: str, expected: str, kind: SourceKind, source: Source) -> None:
+    if digest != expected:
+        raise _mismatch(path, kind, source, f"sha256 mismatch for {path}: expected {expected}, got {digest}")
 
 
 def _mismatch(path: Path, kind: SourceKind, source: Source, problem: str) -> ChecksumMismatchError:
