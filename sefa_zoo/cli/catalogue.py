@@ -15,7 +15,10 @@ from ..fetching import cached_path
 from ..hashing import known_sha256
 from ..sources import HubSource, cut
 from . import display
-from .inputs import CONFIG_HELP, check_model_arguments, companion_files, parse_options
+from .inputs import (
+    ArchitectureOptions, ArchOption, CheckpointOption, ConfigOption, LayoutOption, check_model_arguments, companion_files,
+    parse_options,
+)
 
 # `sefa-zoo list` columns, and the shorter headers of the narrowest layout
 _COLUMNS = ("name", "architecture", "resolution", "layers", "size", "cached", "license")
@@ -181,12 +184,11 @@ def short_license(entry: CatalogueEntry) -> str:
 
 def info(
     model: Annotated[Optional[str], typer.Argument(metavar="[MODEL]", help="Catalogue model name (see `sefa-zoo list`).")] = None,
-    checkpoint: Annotated[Optional[Path], typer.Option(
-        "--checkpoint", "-c", help="A local checkpoint file instead of a catalogue model.")] = None,
-    arch: Annotated[Optional[str], typer.Option("--arch", help="Architecture of --checkpoint (detected when omitted).")] = None,
-    layout: Annotated[Optional[str], typer.Option("--layout", help="Checkpoint layout of --checkpoint (detected when omitted).")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help=CONFIG_HELP)] = None,
-    option: Annotated[list[str], typer.Option("--option", help="Architecture option KEY=VALUE (repeatable), e.g. torgb=all.")] = [],
+    checkpoint: CheckpointOption = None,
+    arch: ArchOption = None,
+    layout: LayoutOption = None,
+    config: ConfigOption = None,
+    option: ArchitectureOptions = [],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the entry as JSON on stdout (and nothing else there).")
     ] = False,

@@ -19,7 +19,10 @@ if TYPE_CHECKING:
     from ..bank import DirectionBank
     from ..editing import LoadedGenerator
 from ..ranges import parse_index_list
-from .inputs import CONFIG_HELP, check_model_arguments, companion_files, parse_options, protected_inputs
+from .inputs import (
+    ArchOption, CheckpointOption, ConfigOption, LayoutOption, check_model_arguments, companion_files,
+    parse_options, protected_inputs,
+)
 
 DEFAULT_DIRECTIONS = 5
 BANK_FILE = "bank.safetensors"
@@ -86,13 +89,10 @@ def _same_checkpoint_note(bank: DirectionBank, loaded: LoadedGenerator) -> str |
 
 def edit(
     model: Annotated[Optional[str], typer.Argument(help="Catalogue model name (see `sefa-zoo list`).")] = None,
-    checkpoint: Annotated[Optional[Path], typer.Option(
-        "--checkpoint", "-c", help="A local checkpoint file instead of a catalogue model.")] = None,
-    arch: Annotated[Optional[str], typer.Option(
-        "--arch", help="Architecture of --checkpoint (detected when omitted).")] = None,
-    layout: Annotated[Optional[str], typer.Option(
-        "--layout", help="Checkpoint layout of --checkpoint (detected when omitted).")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help=CONFIG_HELP)] = None,
+    checkpoint: CheckpointOption = None,
+    arch: ArchOption = None,
+    layout: LayoutOption = None,
+    config: ConfigOption = None,
     option: Annotated[list[str], typer.Option(
         "--option", help="Architecture option KEY=VALUE (repeatable), as for factorize, e.g. classes=10 (DCGAN).")] = [],
     class_: Annotated[Optional[str], typer.Option(

@@ -15,7 +15,10 @@ from ..catalogue import get_entry
 from ..fetching import cached_path
 from ..layers import format_layer_spec
 from . import display
-from .inputs import CONFIG_HELP, check_model_arguments, companion_files, parse_options, protected_inputs
+from .inputs import (
+    ArchitectureOptions, ArchOption, CheckpointOption, ConfigOption, LayoutOption, check_model_arguments, companion_files,
+    parse_options, protected_inputs,
+)
 
 if TYPE_CHECKING:
     from ..bank import DirectionBank
@@ -53,11 +56,11 @@ def factorize(
     layers: Annotated[str, typer.Option("--layers", "-l", help="Layers: all, 2-5, 0-1,4, bottom, middle, top.")] = "all",
     k: Annotated[Optional[int], typer.Option("-k", "--num", min=1, help="Keep the top K directions (default: all).")] = None,
     output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="PATH", help="Bank path, or a folder (an existing one, or ending in /) for the default name (default: ./<model>_layers<spec>.safetensors).")] = None,
-    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="A local checkpoint file instead of a catalogue model.")] = None,
-    arch: Annotated[Optional[str], typer.Option("--arch", help="Architecture of --checkpoint (detected when omitted).")] = None,
-    layout: Annotated[Optional[str], typer.Option("--layout", help="Checkpoint layout of --checkpoint (detected when omitted).")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help=CONFIG_HELP)] = None,
-    option: Annotated[list[str], typer.Option("--option", help="Architecture option KEY=VALUE (repeatable), e.g. torgb=all.")] = [],
+    checkpoint: CheckpointOption = None,
+    arch: ArchOption = None,
+    layout: LayoutOption = None,
+    config: ConfigOption = None,
+    option: ArchitectureOptions = [],
     normalize: Annotated[bool, typer.Option("--normalize/--no-normalize", help="Scale every weight row to unit norm, as the original release does.")] = True,
     export: Annotated[list[Export], typer.Option("--export", help="Also write the original release's (npy) or rosinality's layout.")] = [],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,

@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
 
 from ..errors import SefaZooError
 from ..file_kinds import checkpoint_in_folder, kind_of
@@ -70,3 +73,13 @@ def protected_inputs(checkpoint: Path, companions: dict[str, Path]) -> list[Path
 
 
 CONFIG_HELP = "The model's config.json, for --checkpoint files that need one and have none beside them (BigGAN)."
+
+# The options that name a local checkpoint, the same on every command that takes one.
+CheckpointOption = Annotated[Optional[Path], typer.Option(
+    "--checkpoint", "-c", help="A local checkpoint file instead of a catalogue model.")]
+ArchOption = Annotated[Optional[str], typer.Option("--arch", help="Architecture of --checkpoint (detected when omitted).")]
+LayoutOption = Annotated[Optional[str], typer.Option(
+    "--layout", help="Checkpoint layout of --checkpoint (detected when omitted).")]
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", help=CONFIG_HELP)]
+ArchitectureOptions = Annotated[list[str], typer.Option(
+    "--option", help="Architecture option KEY=VALUE (repeatable), e.g. torgb=all.")]
