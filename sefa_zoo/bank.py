@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save as safetensors_bytes
+from safetensors.numpy import save as safetensors_bytes
 
 from ._version import __version__
 from .atomic import write_atomically
@@ -28,8 +28,13 @@ _META_KEYS = (
     "layer_indices", "layer_names", "latent_space", "normalization", "eigenvalue_total", "method",
     "tool_version", "created",
 )
-# Optional: written only when some layer is factorized on part of its input; older banks lack it.
-LATENT_PARTS_KEY = "latent_parts"
+# Optional keys, written only when set; older banks lack them.
+LATENT_PARTS_KEY = "latent_parts"  # some layer is factorized on part of its input
+NAMES_KEY = "direction_names"  # the user named some directions
+REVISION_KEY = "checkpoint_revision"  # the Hub commit the checkpoint was read at
+REMOTE_KEY = "read_remotely"  # read by HTTP range requests: the whole file's sha256 was not checked
+_REVISION = re.compile(r"^[0-9a-f]{40}$")
+MAX_NAME_CHARS = 80
 # (dimensions, safetensors dtypes) of each tensor of a bank
 _TENSORS = {"directions": (2, ("F32",)), "eigenvalues": (1, ("F64", "F32"))}
 _DTYPE_NAMES = {"F32": "float32", "F64": "float64"}
@@ -64,6 +69,10 @@ class DirectionBank:
     # per layer (as layer_names), the z columns factorized where the layer's input is cat(z, something);
     # () or "" when the whole input is the latent code (see ProjectionLayer.latent_part)
     latent_parts: tuple[str, ...] = ()
+    # one per direction ("" for an unnamed one), or () when none is named
+    direction_names: tuple[str, ...] = ()
+    checkpoint_revision: str = ""
+    read_remotely: bool = False
 
     @property
     def k(self) -> int:
@@ -78,9 +87,39 @@ class DirectionBank:
         total = self.eigenvalue_total
         return self.eigenvalues / total if total > 0 else np.zeros_like(self.eigenvalues)
 
+    def name_of(self, index: int) -> str:
+        """The name the user gave direction ``index``, or ""."""
+        return self.direction_names[index] if index < len(self.direction_names) else ""
+
+    def with_names(self, names: Mapping[int, str]) -> DirectionBank:
+        """A copy with directions renamed (index -> name; "" removes a name), others kept."""
+        current = [self.name_of(i) for i in range(self.k)]
+        for index, name in names.items():
+            if type(index) is not int or not 0 <= index < self.k:
+                raise BankError(f"direction {index} does not exist (the bank has directions 0-{self.k - 1})")
+            current[index] = _checked_name(name, f"direction {index}'s name")
+        return replace(self, direction_names=tuple(current) if any(current) else ())
+
+    def digest(self) -> str:
+        """sha256 of the directions and eigenvalues: the same numbers give the same digest
+        whatever the metadata, the file or the time it was saved."""
+        h = hashlib.sha256()
+        for array, dtype in ((self.directions, "<f4"), (self.eigenvalues, "<f8")):
+            h.update(repr(array.shape).encode())
+            h.update(np.ascontiguousarray(array, dtype=dtype).tobytes())
+        return h.hexdigest()
+
     def metadata(self) -> dict[str, str]:
-        """The safetensors metadata; ``latent_parts`` only when some layer is factorized on part of its input."""
-        parts = {LATENT_PARTS_KEY: json.dumps(list(self.latent_parts))} if any(self.latent_parts) else {}
+        """The safetensors metadata; the optional keys only when set."""
+        optional = {}
+        if any(self.latent_parts):
+            optional[LATENT_PARTS_KEY] = json.dumps(list(self.latent_parts))
+        if any(self.direction_names):
+            optional[NAMES_KEY] = json.dumps(list(self.direction_names))
+        if self.checkpoint_revision:
+            optional[REVISION_KEY] = self.checkpoint_revision
+        if self.read_remotely:
+            optional[REMOTE_KEY] = "true"
         return {
             "format_version": FORMAT_VERSION,
             "model": self.model,
@@ -96,11 +135,13 @@ class DirectionBank:
             "method": self.method,
             "tool_version": self.tool_version,
             "created": self.created,
-            **parts,
+            **optional,
         }
 
     def top(self, k: int) -> DirectionBank:
-        return replace(self, directions=self.directions[:k], eigenvalues=self.eigenvalues[:k])
+        names = self.direction_names[:k]
+        return replace(self, directions=self.directions[:k], eigenvalues=self.eigenvalues[:k],
+                       direction_names=names if any(names) else ())
 
     def __repr__(self) -> str:
         shares = ", ".join(f"{share:.1%}" for share in self.shares()[:SHOWN_SHARES])
@@ -140,11 +181,25 @@ def validate(bank: DirectionBank, where: str = "direction bank") -> None:
         raise BankError(f"{where}: metadata {LATENT_PARTS_KEY!r} and 'layer_names' differ in length")
     if any(not isinstance(part, str) or not part.isprintable() for part in bank.latent_parts):
         raise BankError(f"{where}: metadata {LATENT_PARTS_KEY!r} must hold one-line descriptions")
+    if bank.direction_names and len(bank.direction_names) != d.shape[0]:
+        raise BankError(f"{where}: metadata {NAMES_KEY!r} must name each of the {d.shape[0]} directions (\"\" for none)")
+    for i, name in enumerate(bank.direction_names):
+        _checked_name(name, f"{where}: metadata {NAMES_KEY!r} item {i}")
+    if bank.checkpoint_revision and not _REVISION.match(bank.checkpoint_revision):
+        raise BankError(f"{where}: metadata {REVISION_KEY!r} must be a 40-hex-digit commit or empty")
+    if bank.read_remotely and not bank.checkpoint_revision:
+        raise BankError(f"{where}: a bank read remotely must record its {REVISION_KEY!r}")
     if not bank.layer_indices or any(type(i) is not int or i < 0 for i in bank.layer_indices):
         raise BankError(f"{where}: metadata 'layer_indices' must be a non-empty list of indices")
     for name in ("model", "architecture", "latent_space", "method"):
         if not getattr(bank, name):
             raise BankError(f"{where}: metadata {name!r} must not be empty")
+
+
+def _checked_name(name: object, what: str) -> str:
+    if not isinstance(name, str) or not name.isprintable() or len(name) > MAX_NAME_CHARS or name != name.strip():
+        raise BankError(f"{what} must be one line of at most {MAX_NAME_CHARS} characters without surrounding spaces")
+    return name
 
 
 def _check_orthonormal(directions: np.ndarray, where: str) -> None:
@@ -187,8 +242,8 @@ def _safetensors_writer(bank: DirectionBank) -> Writer:
     # safetensors' own save_file writes through a temporary file of its own naming: the bytes
     # are made here and written to the partial file, so an interrupted save leaves only ours
     data = safetensors_bytes({
-        "directions": torch.from_numpy(np.ascontiguousarray(bank.directions, dtype=np.float32)),
-        "eigenvalues": torch.from_numpy(np.ascontiguousarray(bank.eigenvalues, dtype=np.float64)),
+        "directions": np.ascontiguousarray(bank.directions, dtype=np.float32),
+        "eigenvalues": np.ascontiguousarray(bank.eigenvalues, dtype=np.float64),
     }, metadata=bank.metadata())
     return lambda path: path.write_bytes(data)
 
@@ -206,11 +261,11 @@ def load_bank(path: str | Path) -> DirectionBank:
     if not path.is_file():
         raise BankError(f"{where}: no such direction bank file")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="np") as f:
             meta = f.metadata() or {}
             _check_tensor_headers(f, where)
-            directions = f.get_tensor("directions").numpy()
-            eigenvalues = f.get_tensor("eigenvalues").to(torch.float64).numpy()
+            directions = f.get_tensor("directions")
+            eigenvalues = f.get_tensor("eigenvalues").astype(np.float64)
     except SafetensorError as exc:
         raise BankError(f"{where}: not a readable safetensors file ({exc})") from None
     for key in _META_KEYS:
@@ -237,6 +292,9 @@ def load_bank(path: str | Path) -> DirectionBank:
         tool_version=meta["tool_version"],
         created=meta["created"],
         latent_parts=tuple(_json_list(meta, LATENT_PARTS_KEY, str, where)) if LATENT_PARTS_KEY in meta else (),
+        direction_names=tuple(_json_list(meta, NAMES_KEY, str, where)) if NAMES_KEY in meta else (),
+        checkpoint_revision=meta.get(REVISION_KEY, ""),
+        read_remotely=_flag(meta, REMOTE_KEY, where),
     )
     validate(bank, where)
     return bank
@@ -275,6 +333,13 @@ def _json_list(meta: dict[str, str], key: str, item_type: type, where: str) -> l
     if not isinstance(value, list) or any(type(item) is not item_type for item in value):
         raise BankError(f"{where}: metadata {key!r} is not a JSON list of {what}")
     return value
+
+
+def _flag(meta: dict[str, str], key: str, where: str) -> bool:
+    value = meta.get(key, "false")
+    if value not in ("true", "false"):
+        raise BankError(f"{where}: metadata {key!r} must be true or false")
+    return value == "true"
 
 
 def _bounded_int(key: str, where: str) -> Callable[[str], int]:
@@ -328,6 +393,8 @@ def _npy_writer(array: np.ndarray) -> Writer:
 
 
 def _rosinality_files(bank: DirectionBank, stem: Path) -> dict[Path, Writer]:
+    import torch  # rosinality's factor.pt is a torch file
+
     payload = {
         "ckpt": bank.checkpoint_source,
         "eigvec": torch.from_numpy(np.ascontiguousarray(bank.directions.T, dtype=np.float32)),

@@ -291,3 +291,70 @@ def test_repr_is_a_short_summary():
     )
     assert str(bank) == text
     assert repr(bank.top(2)).endswith(f"k=2, latent_dim=16, shares=[{shares[0]:.1%}, {shares[1]:.1%}])")
+
+
+def test_names_revision_and_remote_flag_round_trip(tmp_path):
+    bank = make_bank(k=4, checkpoint_revision="c" * 40, read_remotely=True).with_names({1: "pose", 3: "hair colour"})
+    assert bank.direction_names == ("", "pose", "", "hair colour")
+    loaded = load_bank(save_bank(bank, tmp_path / "b.safetensors"))
+    assert loaded.direction_names == ("", "pose", "", "hair colour")
+    assert [loaded.name_of(i) for i in range(4)] == ["", "pose", "", "hair colour"]
+    assert loaded.checkpoint_revision == "c" * 40 and loaded.read_remotely is True
+    assert loaded.top(2).direction_names == ("", "pose")
+    assert loaded.top(1).direction_names == ()  # no name left: none stored
+
+
+def test_optional_keys_are_written_only_when_set(tmp_path):
+    meta = make_bank().metadata()
+    assert not {"direction_names", "checkpoint_revision", "read_remotely"} & set(meta)
+    loaded = load_bank(save_bank(make_bank(), tmp_path / "b.safetensors"))
+    assert loaded.direction_names == () and loaded.checkpoint_revision == "" and loaded.read_remotely is False
+    assert make_bank().with_names({0: "x"}).with_names({0: ""}).direction_names == ()
+
+
+@pytest.mark.parametrize("names, message", [
+    ({5: "x"}, "direction 5 does not exist"),
+    ({-1: "x"}, "direction -1 does not exist"),
+    ({0: "two\nlines"}, "direction 0's name must be one line"),
+    ({0: "x" * 81}, "direction 0's name must be one line of at most 80"),
+    ({0: " padded"}, "without surrounding spaces"),
+])
+def test_bad_names_are_refused(names, message):
+    with pytest.raises(BankError, match=message):
+        make_bank(k=5).with_names(names)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("direction_names", '["a", "b"]', "must name each of the 5 directions"),
+    ("direction_names", '["a", "b", "c", "d", 5]', "is not a JSON list of strings"),
+    ("direction_names", '["a\\u0000", "", "", "", ""]', "item 0 must be one line"),
+    ("checkpoint_revision", "main", "must be a 40-hex-digit commit"),
+    ("read_remotely", "yes", "must be true or false"),
+])
+def test_hostile_optional_metadata_is_a_bank_error(tmp_path, key, value, message):
+    bank = make_bank(checkpoint_revision="c" * 40)
+    meta = bank.metadata()
+    meta[key] = value
+    path = write_raw(tmp_path / "bad.safetensors", raw_bank_tensors(bank), meta)
+    with pytest.raises(BankError, match=message) as info:
+        load_bank(path)
+    assert "\n" not in str(info.value)
+
+
+def test_remote_read_needs_its_revision(tmp_path):
+    bank = make_bank()
+    meta = bank.metadata()
+    meta["read_remotely"] = "true"
+    path = write_raw(tmp_path / "bad.safetensors", raw_bank_tensors(bank), meta)
+    with pytest.raises(BankError, match="read remotely must record its 'checkpoint_revision'"):
+        load_bank(path)
+
+
+def test_digest_is_the_numbers_not_the_metadata(tmp_path):
+    bank = make_bank()
+    loaded = load_bank(save_bank(bank, tmp_path / "b.safetensors"))
+    assert loaded.digest() == bank.digest()
+    assert replace(bank, model="other", created="2000-01-01T00:00:00+00:00").with_names({0: "a"}).digest() == bank.digest()
+    assert bank.top(3).digest() != bank.digest()
+    flipped = replace(bank, directions=bank.directions * np.array([[-1]] + [[1]] * 4, dtype=np.float32))
+    assert flipped.digest() != bank.digest()
