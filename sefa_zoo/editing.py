@@ -160,32 +160,139 @@ def plan_edits(
     directions = tuple(int(d) for d in directions)
     if not directions:
         raise SefaZooError("no directions given")
-    bad = [d for d in directions if not 0 <= d < bank.k]
-    if bad:
-        raise SefaZooError(f"direction {bad[0]} is out of range: the bank has directions 0-{bank.k - 1}")
+    for direction in directions:
+        _check_direction(bank, direction)
     distances = tuple(float(a) for a in distances)
     if not distances:
         raise SefaZooError("no distances given")
     if not all(np.isfinite(distances)):
         raise SefaZooError("distances must be finite numbers")
     latents_from_seeds(seeds, 1)  # validates the seeds
-    if layers is None:
-        layers_chosen = tuple(sorted(set(bank.layer_indices)))
-    else:
-        layers_chosen = tuple(sorted({int(i) for i in layers}))
-        if not layers_chosen:
-            raise SefaZooError("no layers given to edit")
-        bad = [i for i in layers_chosen if not 0 <= i < generator.num_layers]
-        if bad:
-            raise SefaZooError(
-                f"layer {bad[0]} is out of range: the model has layers 0-{generator.num_layers - 1}"
-            )
+    psi, cutoff = _resolve_truncation(generator, truncation_psi, truncation_cutoff)
+    return EditPlan(
+        directions, tuple(int(s) for s in seeds), distances, _edited_layers(bank, generator.num_layers, layers),
+        psi, cutoff, chosen,
+    )
+
+
+def _check_direction(bank: DirectionBank, direction: object) -> int:
+    if isinstance(direction, bool) or not isinstance(direction, (int, np.integer)):
+        raise SefaZooError(f"a direction is an index into the bank, not {direction!r}")
+    if not 0 <= direction < bank.k:
+        raise SefaZooError(f"direction {direction} is out of range: the bank has directions 0-{bank.k - 1}")
+    return int(direction)
+
+
+def _edited_layers(bank: DirectionBank, num_layers: int, layers: Sequence[int] | None) -> tuple[int, ...]:
+    """``layers`` sorted, checked against ``num_layers``; the bank's own layers when None."""
+    chosen = tuple(sorted({int(i) for i in (bank.layer_indices if layers is None else layers)}))
+    if not chosen:
+        raise SefaZooError("no layers given to edit")
+    bad = [i for i in chosen if not 0 <= i < num_layers]
+    if bad:
+        raise SefaZooError(f"layer {bad[0]} is out of range: the model has layers 0-{num_layers - 1}")
+    return chosen
+
+
+def _resolve_truncation(
+    generator: Generator, truncation_psi: float | None, truncation_cutoff: int | None
+) -> tuple[float, int | None]:
     psi = default_truncation_psi(generator) if truncation_psi is None else float(truncation_psi)
     if not np.isfinite(psi):
         raise SefaZooError(f"truncation psi must be a finite number, got {truncation_psi}")
     if truncation_cutoff is not None and truncation_cutoff < 0:
         raise SefaZooError(f"truncation cutoff must be 0 or more, got {truncation_cutoff}")
-    return EditPlan(directions, tuple(int(s) for s in seeds), distances, layers_chosen, psi, truncation_cutoff, chosen)
+    return psi, truncation_cutoff
+
+
+@dataclass(frozen=True)
+class CombinedEdit:
+    """Several directions at once, as the editor's sliders set them: every seed's codes plus
+    the sum of ``distance * direction`` over ``distances``, on ``layers``, after truncation."""
+
+    distances: tuple[tuple[int, float], ...]  # (direction, distance), by direction
+    seeds: tuple[int, ...]
+    layers: tuple[int, ...]
+    truncation_psi: float
+    truncation_cutoff: int | None
+    chosen_class: ChosenClass | None = None
+
+    @property
+    def class_index(self) -> int | None:
+        return None if self.chosen_class is None else self.chosen_class.index
+
+    @property
+    def distance_map(self) -> dict[int, float]:
+        return dict(self.distances)
+
+
+def plan_combined(
+    generator: Generator,
+    bank: DirectionBank,
+    distances: Mapping[int, float],
+    seeds: Sequence[int],
+    *,
+    truncation_psi: float | None = None,
+    truncation_cutoff: int | None = DEFAULT_TRUNCATION_CUTOFF,
+    layers: Sequence[int] | None = None,
+    architecture: str | None = None,
+    class_index: int | str | None = None,
+    model: str | None = None,
+) -> CombinedEdit:
+    """``plan_edits`` for a combined edit: the same checks and defaults, with one distance per
+    direction (``{direction: distance}``; none at all is the unedited image)."""
+    check_bank_fits(bank, generator, architecture)
+    chosen = resolve_class(generator, class_index, model)
+    checked = _checked_distances(bank, distances)
+    latents_from_seeds(seeds, 1)  # validates the seeds
+    psi, cutoff = _resolve_truncation(generator, truncation_psi, truncation_cutoff)
+    return CombinedEdit(
+        checked, tuple(int(s) for s in seeds), _edited_layers(bank, generator.num_layers, layers), psi, cutoff, chosen
+    )
+
+
+def _checked_distances(bank: DirectionBank, distances: Mapping[int, float]) -> tuple[tuple[int, float], ...]:
+    if not isinstance(distances, Mapping):
+        raise SefaZooError(f"distances must map direction indices to distances, not {type(distances).__name__}")
+    checked = {}
+    for direction, distance in distances.items():
+        index = _check_direction(bank, direction)
+        if isinstance(distance, bool) or not isinstance(distance, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(distance):
+            raise SefaZooError(f"the distance along direction {index} must be a finite number, got {distance!r}")
+        checked[index] = float(distance)
+    return tuple(sorted(checked.items()))
+
+
+def direction_sum(bank: DirectionBank, distances: Mapping[int, float]) -> np.ndarray:
+    """sum of ``distance * direction`` over ``distances``, float64 (latent_dim,), added up in
+    direction order: the same distances give the same bits whatever order they came in."""
+    total = np.zeros(bank.latent_dim, dtype=np.float64)
+    for index, distance in _checked_distances(bank, distances):
+        if distance:
+            total += distance * bank.directions[index].astype(np.float64)
+    return total
+
+
+def _add_to_layers(codes: torch.Tensor, offsets: np.ndarray, layers: Sequence[int]) -> torch.Tensor:
+    """New codes: ``offsets`` (N or 1, latent_dim) added to each code's ``layers``."""
+    edited = codes.clone()
+    step = torch.from_numpy(offsets).to(codes.device, codes.dtype)
+    edited[:, list(layers), :] += step[:, None, :]
+    return edited
+
+
+def edited_codes(
+    codes: torch.Tensor, bank: DirectionBank, distances: Mapping[int, float], layers: Sequence[int] | None = None
+) -> torch.Tensor:
+    """``codes`` (N, num_layers, latent_dim), e.g. from ``codes_from_seeds``, moved by the sum of
+    ``distance * direction`` over ``distances`` on ``layers`` (default: the bank's layers)."""
+    if codes.ndim != 3 or codes.shape[2] != bank.latent_dim:
+        raise SefaZooError(
+            f"codes must have shape (N, layers, {bank.latent_dim}) for this bank, got {tuple(codes.shape)}"
+        )
+    chosen = _edited_layers(bank, codes.shape[1], layers)
+    return _add_to_layers(codes, direction_sum(bank, distances)[None, :], chosen)
 
 
 def device_of(generator: Generator) -> torch.device:
@@ -258,29 +365,67 @@ def iter_edit_batches(
 def _edit_batches(
     generator: Generator, bank: DirectionBank, plan: EditPlan, base: torch.Tensor, batch_size: int
 ) -> Iterator[tuple[int, torch.Tensor]]:
-    device = base.device
-    directions = torch.from_numpy(np.ascontiguousarray(bank.directions[list(plan.directions)])).to(device, base.dtype)
-    distances = torch.tensor(plan.distances, dtype=base.dtype, device=device)
-    layers = list(plan.layers)
-    total = plan.count
-    for start in range(0, total, batch_size):
-        flat = np.arange(start, min(total, start + batch_size))
-        # inside the loop, not around the yield: the caller's code must not run in inference mode
-        with torch.inference_mode(), plugin_call(generator, "synthesize()"):
-            d, s, a = (torch.from_numpy(i).to(device) for i in np.unravel_index(flat, plan.shape))
-            codes = base[s].clone()
-            codes[:, layers, :] += (distances[a, None] * directions[d])[:, None, :]
-            classes = _class_arguments(plan.chosen_class, len(codes), device)
-            if classes:
-                images = generator.synthesize(codes, truncation_psi=plan.truncation_psi, **classes)
-            else:
-                images = generator.synthesize(codes)
-        if images.ndim != 4 or images.shape[0] != len(flat):
-            raise SefaZooError(
-                f"the generator's synthesize returned shape {tuple(images.shape)} for {len(flat)} codes; "
-                "expected (N, C, H, W)"
-            )
-        yield start, images
+    for start in range(0, plan.count, batch_size):
+        flat = np.arange(start, min(plan.count, start + batch_size))
+        d, s, a = np.unravel_index(flat, plan.shape)
+        offsets = np.stack([
+            direction_sum(bank, {plan.directions[i]: plan.distances[j]}) for i, j in zip(d, a)
+        ])
+        codes = _add_to_layers(base[torch.from_numpy(s).to(base.device)], offsets, plan.layers)
+        yield start, _synthesize(generator, codes, plan.chosen_class, plan.truncation_psi)
+
+
+def _synthesize(
+    generator: Generator, codes: torch.Tensor, chosen_class: ChosenClass | None, truncation_psi: float
+) -> torch.Tensor:
+    """One batch of images of ``codes``, checked; not in inference mode when it returns (the
+    caller's code must not run in it)."""
+    with torch.inference_mode(), plugin_call(generator, "synthesize()"):
+        classes = _class_arguments(chosen_class, len(codes), codes.device)
+        if classes:
+            images = generator.synthesize(codes, truncation_psi=truncation_psi, **classes)
+        else:
+            images = generator.synthesize(codes)
+    if images.ndim != 4 or images.shape[0] != len(codes):
+        raise SefaZooError(
+            f"the generator's synthesize returned shape {tuple(images.shape)} for {len(codes)} codes; "
+            "expected (N, C, H, W)"
+        )
+    return images
+
+
+def synthesize_codes(
+    generator: Generator,
+    codes: torch.Tensor,
+    *,
+    chosen_class: ChosenClass | None = None,
+    truncation_psi: float = 1.0,
+    batch_size: int = 8,
+) -> torch.Tensor:
+    """The images of per-layer ``codes`` (e.g. ``edited_codes``'), float32 (N, C, H, W) on the
+    CPU, ``batch_size`` at a time; a conditional generator gets ``chosen_class`` and, as
+    ``render_plan`` gives it, ``truncation_psi``."""
+    _check_batch_size(batch_size)
+    parts = [
+        _synthesize(generator, codes[i:i + batch_size], chosen_class, truncation_psi).float().cpu()
+        for i in range(0, len(codes), batch_size)
+    ]
+    return torch.cat(parts)
+
+
+def render_combined(
+    generator: Generator, bank: DirectionBank, edit: CombinedEdit, *, batch_size: int = 8
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(original, edited) images of ``edit``'s seeds, float32 (N, C, H, W) in [-1, 1] on the CPU;
+    each seed is mapped once, both images come from the same codes."""
+    _check_batch_size(batch_size)
+    codes = codes_from_seeds(
+        generator, edit.seeds, truncation_psi=edit.truncation_psi, truncation_cutoff=edit.truncation_cutoff,
+        class_index=edit.chosen_class,
+    )
+    moved = _add_to_layers(codes, direction_sum(bank, edit.distance_map)[None, :], edit.layers)
+    options = dict(chosen_class=edit.chosen_class, truncation_psi=edit.truncation_psi, batch_size=batch_size)
+    return synthesize_codes(generator, codes, **options), synthesize_codes(generator, moved, **options)
 
 
 @contextlib.contextmanager
@@ -326,13 +471,16 @@ def render_plan(
 
 @dataclass(frozen=True)
 class LoadedGenerator:
-    """A generator and where it came from (``sha256`` when known without hashing the file)."""
+    """A generator and where it came from (``sha256`` when known without hashing the file);
+    ``name`` is the catalogue name when ``from_catalogue``, else the checkpoint file's stem."""
 
     generator: Generator
     architecture: str
     name: str
     path: Path | None
     sha256: str | None
+    layout: str = ""
+    from_catalogue: bool = False
 
 
 def _looks_like_file(source: str | os.PathLike[str]) -> bool:
@@ -403,14 +551,14 @@ def open_generator(
                 )
             extra["image_size"] = entry.image_size
         generator = _build(arch, checkpoint, entry.layout, device, options, **extra)
-        return LoadedGenerator(generator, arch.name, entry.name, path, entry.source.sha256)
+        return LoadedGenerator(generator, arch.name, entry.name, path, entry.source.sha256, entry.layout, True)
     path = Path(source)
     if not (path.is_file() or path.is_dir()):
         raise CheckpointError(f"{path}: no such checkpoint file")
     checkpoint = open_checkpoint(path, companions=companions)
     arch, layout = detect(checkpoint, architecture, layout)
     generator = _build(arch, checkpoint, layout, device, options)
-    return LoadedGenerator(generator, arch.name, path.stem, checkpoint.path, None)
+    return LoadedGenerator(generator, arch.name, path.stem, checkpoint.path, None, layout)
 
 
 def load_generator(
