@@ -76,3 +76,7 @@ class NetworkError(FetchError):
 
 class ChecksumMismatchError(FetchError):
     pass
+
+
+class RecipeError(SefaZooError):
+    """An edit recipe file is unreadable or malformed, or does not match the model or bank given."""
