@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .architecture import Architecture, ProjectionLayer
 from .bank import DirectionBank, bank_from_factorization
 from .catalogue import get_entry
 from .checkpoint import Checkpoint
+from .entry import CatalogueEntry
 from .errors import LayerSpecError, SefaZooError
 from .factorizer import factorize
-from .fetching import fetch
+from .fetching import cached_path, fetch, fetch_companions, naming_model
 from .hashing import sha256_file
 from .layers import format_layer_spec, parse_layer_spec
 from .loading import open_checkpoint
 from .lookup import detect, get_architecture
 from .plugins import call_plugin
-from .sources import LocalSource, Source
+from .sources import HubSource, LocalSource, Source
+
+if TYPE_CHECKING:
+    from .remote import RemoteFile
+
+log = logging.getLogger(__name__)
+
+# how a catalogue model's checkpoint was read (ModelBank.read)
+READ_REMOTELY, READ_DOWNLOADED, READ_CACHED = "remotely", "downloaded", "from the cache"
 
 
 def layer_table(
@@ -61,6 +72,8 @@ def factorize_checkpoint(
     model: str | None = None,
     checkpoint_sha256: str = "",
     checkpoint_source: str = "",
+    checkpoint_revision: str = "",
+    read_remotely: bool = False,
 ) -> DirectionBank:
     """SeFa directions of an opened checkpoint, as a DirectionBank."""
     arch, layout, table = layer_table(checkpoint, architecture=architecture, layout=layout, options=options)
@@ -79,6 +92,8 @@ def factorize_checkpoint(
         layout=layout,
         checkpoint_sha256=checkpoint_sha256,
         checkpoint_source=checkpoint_source or checkpoint.label,
+        checkpoint_revision=checkpoint_revision,
+        read_remotely=read_remotely,
         latent_space=arch.latent_space,
     )
 
@@ -103,22 +118,91 @@ def open_model(name: str, *, progress: bool = True) -> tuple[Checkpoint, Any, Pa
     return open_checkpoint(path), entry, path
 
 
-def factorize_model(name: str, *, progress: bool = True, **kwargs: Any) -> DirectionBank:
-    """SeFa directions of a catalogue model, fetched (and verified) on first use."""
+@dataclass(frozen=True)
+class ModelBank:
+    """A catalogue model's bank, and how its checkpoint was read."""
+
+    bank: DirectionBank
+    read: str  # READ_REMOTELY, READ_DOWNLOADED or READ_CACHED
+    fetched: int  # bytes that came over the network for it
+
+
+def factorize_model(name: str, *, progress: bool = True, remote: bool = False, **kwargs: Any) -> DirectionBank:
+    """SeFa directions of a catalogue model, fetched (and verified) on first use.
+
+    ``remote``: read only what the directions need straight from the Hub, by range requests
+    (factorize_catalogue_model says when and what it records)."""
+    return factorize_catalogue_model(name, progress=progress, remote=remote, **kwargs).bank
+
+
+def factorize_catalogue_model(name: str, *, progress: bool = True, remote: bool = False, **kwargs: Any) -> ModelBank:
+    """SeFa directions of a catalogue model, and how its checkpoint was read.
+
+    With ``remote``, a Hub checkpoint that is not in the cache is read where it lies: a torch zip's
+    central directory, data.pkl and the tensors the directions need, or a safetensors header and
+    those tensors (companion files are fetched whole). Its sha256 cannot be checked without every
+    byte: the bank records ``read_remotely`` and the commit it was read at, which pins the file,
+    and the catalogue's sha256 when it has one. Pickles and legacy torch files must be read whole:
+    they are downloaded as without ``remote`` (a note says so). Any Hub bank records its commit.
+    """
     entry = get_entry(name)
     # The catalogue knows the layer count: a bad spec fails before a long download.
     arch = get_architecture(entry.architecture)
     parse_layer_spec(kwargs.get("layers", "all"), entry.num_layers, call_plugin(arch, "layer_groups", entry.num_layers))
-    checkpoint, entry, path = open_model(name, progress=progress)
-    return factorize_checkpoint(
-        checkpoint,
-        architecture=entry.architecture,
-        layout=entry.layout,
-        model=entry.name,
-        checkpoint_sha256=entry.source.sha256 or sha256_file(path),
-        checkpoint_source=_shareable(entry.source),
-        **kwargs,
-    )
+    reading = _open_remotely(entry, progress) if remote else None
+    common = dict(architecture=entry.architecture, layout=entry.layout, model=entry.name,
+                  checkpoint_source=_shareable(entry.source), checkpoint_revision=_revision(entry.source), **kwargs)
+    if reading is not None and reading.checkpoint is not None:
+        with naming_model(entry):  # a read failing midway
+            bank = factorize_checkpoint(reading.checkpoint, checkpoint_sha256=entry.source.sha256 or "",
+                                        read_remotely=True, **common)
+        return ModelBank(bank, READ_REMOTELY, reading.file.fetched)
+    was_cached = cached_path(entry) is not None
+    path = fetch(entry, progress=progress)
+    bank = factorize_checkpoint(open_checkpoint(path), checkpoint_sha256=entry.source.sha256 or sha256_file(path),
+                                **common)
+    fetched = (0 if was_cached else path.stat().st_size) + (reading.file.fetched if reading else 0)
+    return ModelBank(bank, READ_CACHED if was_cached else READ_DOWNLOADED, fetched)
+
+
+@dataclass
+class _RemoteReading:
+    file: RemoteFile
+    checkpoint: Checkpoint | None  # None: the file must be read whole after all
+
+
+def _open_remotely(entry: CatalogueEntry, progress: bool) -> _RemoteReading | None:
+    """The Hub checkpoint of ``entry`` opened where it lies; None where it is not read remotely
+    (not on the Hub, already cached, offline: fetch then does as it always does)."""
+    source = entry.source
+    if not isinstance(source, HubSource):
+        log.info("model %r is not on the Hub (%s): it is read as a whole file", entry.name, source.describe())
+        return None
+    from .builtin_fetchers import offline  # huggingface_hub: loaded when needed
+    from .remote import OPENERS, RangesIgnored, open_remote, remote_container
+
+    if cached_path(entry) is not None or offline():
+        return None
+    with naming_model(entry):
+        remote, _commit = open_remote(source)
+        try:
+            container = remote_container(remote)
+        except RangesIgnored:
+            log.info("model %r: the Hub sends all of %s for a range request: downloading it whole",
+                     entry.name, source.describe())
+            return _RemoteReading(remote, None)
+        if container not in OPENERS:
+            log.info("model %r: %s is not a torch zip or safetensors file (a pickle or legacy torch file "
+                     "must be read whole): downloading it", entry.name, source.describe())
+            return _RemoteReading(remote, None)
+        checkpoint = OPENERS[container](remote)
+    checkpoint.companions.update(fetch_companions(entry, progress=progress))
+    return _RemoteReading(remote, checkpoint)
+
+
+def _revision(source: Source) -> str:
+    """The commit a Hub source pins (the catalogue requires a full one), "" for other sources."""
+    return source.revision if isinstance(source, HubSource) else ""
 
 
 def _shareable(source: Source) -> str:

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 from huggingface_hub import constants as hf_constants
 from huggingface_hub import errors as hf_errors
 from huggingface_hub import (
+    HfFileMetadata,
     get_hf_file_metadata,
     hf_hub_download,
     hf_hub_url,
@@ -55,7 +56,7 @@ def _bar(progress: bool) -> type[hf_tqdm] | None:
     return None if progress else _SilentBar
 
 
-def _offline() -> bool:
+def offline() -> bool:
     return hf_constants.is_offline_mode()
 
 
@@ -68,7 +69,7 @@ def _first_sentence(exc: BaseException) -> str:
     return _first_line(exc).split(". ")[0].rstrip(".")
 
 
-def _not_cached_offline(what: str) -> OfflineNotCachedError:
+def not_cached_offline(what: str) -> OfflineNotCachedError:
     return OfflineNotCachedError(f"{what} is not in the local cache and HF_HUB_OFFLINE is set")
 
 
@@ -148,19 +149,29 @@ def cached_hub(source: HubSource) -> Path | None:
 def fetch_hub(source: HubSource, *, progress: bool = True) -> Path:
     """The weights, downloaded with their companion files (same repository, revision and folder:
     the Hub cache puts them side by side in the revision's snapshot folder)."""
-    missing = [(filename, size) for filename, size in _hub_files(source) if _cached_file(source, filename) is None]
-    if _offline():
+    return fetch_hub_files(source, _hub_files(source), progress=progress)[0]
+
+
+def fetch_hub_companions(source: HubSource, *, progress: bool = True) -> list[Path]:
+    """The companion files alone (for weights read remotely), each where fetch_hub puts it."""
+    return fetch_hub_files(source, _hub_files(source)[1:], progress=progress)
+
+
+def fetch_hub_files(source: HubSource, files: list[tuple[str, int | None]], *, progress: bool = True) -> list[Path]:
+    """The local paths of ``files`` ((path in the repository, catalogue size)), downloaded where missing."""
+    missing = [(filename, size) for filename, size in files if _cached_file(source, filename) is None]
+    if offline():
         if missing:
-            raise _not_cached_offline(source.describe_file(missing[0][0]))
-        return _cached_file(source, source.filename)  # type: ignore[return-value]
+            raise not_cached_offline(source.describe_file(missing[0][0]))
+        return [_cached_file(source, filename) for filename, _ in files]  # type: ignore[misc]
     endpoint = hub_endpoint()
     shown = endpoint or hf_constants.ENDPOINT
     # Every file's size is checked before any download: a companion that is not there fails
     # before the weights take their time.
     for filename, size in missing:
         _check_hub_metadata(source, filename, size, endpoint, shown)
-    found = None
-    for filename, _ in _hub_files(source):
+    found = []
+    for filename, _ in files:
         try:
             path = hf_hub_download(
                 source.repo_id,
@@ -172,35 +183,40 @@ def fetch_hub(source: HubSource, *, progress: bool = True) -> Path:
                 tqdm_class=_bar(progress),
             )
         except Exception as exc:
-            mapped = _hub_error(source, shown, exc, filename)
+            mapped = hub_error(source, shown, exc, filename)
             if mapped is None:
                 raise
             raise mapped from exc
-        found = found or Path(path)
-    return found  # type: ignore[return-value]
+        found.append(Path(path))
+    return found
 
 
 def _check_hub_metadata(source: HubSource, filename: str, size: int | None, endpoint: str | None,
                         shown: str) -> None:
     """Ask the Hub once, without retries, for the file's metadata; check the size it announces."""
+    metadata = hub_file_metadata(source, filename, endpoint, shown)
+    _check_announced_size(source.describe_file(filename), metadata.size, size, Path(hf_constants.HF_HUB_CACHE))
+
+
+def hub_file_metadata(source: HubSource, filename: str, endpoint: str | None, shown: str) -> HfFileMetadata:
+    """The Hub's metadata of one file of ``source`` (size, commit, where to GET it), asked once
+    without retries; every failure a FetchError naming the file."""
     url = hf_hub_url(source.repo_id, filename, revision=source.revision, endpoint=endpoint)
-    what = source.describe_file(filename)
     try:
-        metadata = get_hf_file_metadata(
+        return get_hf_file_metadata(
             url, timeout=hf_constants.HF_HUB_ETAG_TIMEOUT, library_name=LIBRARY_NAME,
             library_version=__version__, endpoint=endpoint,
         )
     except httpx.TransportError as exc:
-        raise _unreachable(shown, what, exc) from exc
+        raise _unreachable(shown, source.describe_file(filename), exc) from exc
     except Exception as exc:
-        mapped = _hub_error(source, shown, exc, filename)
+        mapped = hub_error(source, shown, exc, filename)
         if mapped is None:
             raise
         raise mapped from exc
-    _check_announced_size(what, metadata.size, size, Path(hf_constants.HF_HUB_CACHE))
 
 
-def _hub_error(source: HubSource, endpoint: str, exc: Exception, filename: str) -> FetchError | None:
+def hub_error(source: HubSource, endpoint: str, exc: Exception, filename: str) -> FetchError | None:
     repo, what = source.repo_id, source.describe_file(filename)
     login = "log in with `hf auth login` or set HF_TOKEN"
     if isinstance(exc, hf_errors.GatedRepoError):
@@ -214,9 +230,9 @@ def _hub_error(source: HubSource, endpoint: str, exc: Exception, filename: str) 
             f"file {filename!r} was not found in repository {repo} at revision {source.revision[:12]}"
         )
     if isinstance(exc, hf_errors.OfflineModeIsEnabled) or (
-        isinstance(exc, hf_errors.LocalEntryNotFoundError) and _offline()
+        isinstance(exc, hf_errors.LocalEntryNotFoundError) and offline()
     ):
-        return _not_cached_offline(what)
+        return not_cached_offline(what)
     if isinstance(exc, hf_errors.LocalEntryNotFoundError):
         cause = exc.__cause__
         if isinstance(cause, hf_errors.FileMetadataError):
@@ -225,10 +241,10 @@ def _hub_error(source: HubSource, endpoint: str, exc: Exception, filename: str) 
     if isinstance(exc, hf_errors.HfHubHTTPError):
         status = exc.response.status_code if exc.response is not None else "an error"
         return NetworkError(f"{endpoint} answered HTTP {status} for {what}")
-    return _transfer_error(what, exc)
+    return transfer_error(what, exc)
 
 
-def _transfer_error(what: str, exc: Exception) -> FetchError | None:
+def transfer_error(what: str, exc: Exception) -> FetchError | None:
     """A connection lost or timed out, a body shorter than announced (an OSError without errno),
     or a size huggingface_hub refuses to download over HTTP (its ValueError)."""
     if isinstance(exc, httpx.HTTPError):
@@ -261,8 +277,8 @@ def fetch_url(source: UrlSource, *, progress: bool = True) -> Path:
     target = _url_target(source)
     if target.is_file():
         return target
-    if _offline():
-        raise _not_cached_offline(source.url)
+    if offline():
+        raise not_cached_offline(source.url)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     with WeakFileLock(str(target) + ".lock"):
@@ -360,13 +376,13 @@ def _download_resuming(source: UrlSource, partial: Path, progress: bool) -> None
 
 def _url_error(source: UrlSource, exc: Exception) -> FetchError | None:
     if isinstance(exc, hf_errors.OfflineModeIsEnabled):
-        return _not_cached_offline(source.url)
+        return not_cached_offline(source.url)
     if isinstance(exc, hf_errors.HfHubHTTPError) and exc.response is not None:
         status = exc.response.status_code
         if status in (404, 410):
             return RemoteNotFoundError(f"{source.url} was not found (HTTP {status})")
         return NetworkError(f"{source.url} answered HTTP {status}")
-    return _transfer_error(source.url, exc)
+    return transfer_error(source.url, exc)
 
 
 # --- local -----------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
 
 from .entry import CatalogueEntry
 from .errors import (
@@ -20,7 +22,7 @@ from .errors import (
 )
 from .hashing import forget_sha256, known_sha256, sha256_file
 from .plugins import SourceKind, call_plugin, call_plugin_or_warn, get_registry
-from .sources import Companion, CustomSource, Source, companions_of
+from .sources import Companion, CustomSource, HubSource, Source, companions_of
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,32 @@ def fetch(entry: CatalogueEntry, *, progress: bool = True) -> Path:
     except PluginError as exc:
         raise PluginError(f"model {entry.name!r}: {exc}") from exc
     return path
+
+
+@contextmanager
+def naming_model(entry: CatalogueEntry) -> Iterator[None]:
+    """FetchErrors raised inside get the model's name (and the offline hint), as fetch's do."""
+    try:
+        yield
+    except FetchError as exc:
+        raise _about(entry, exc) from exc
+
+
+def fetch_companions(entry: CatalogueEntry, *, progress: bool = True) -> dict[str, Path]:
+    """The companion files of a hub entry whose weights are read remotely: fetched whole (they
+    are small) and checked like fetch's; name -> local path."""
+    source = entry.source
+    if not isinstance(source, HubSource) or not source.companions:
+        return {}
+    from .builtin_fetchers import fetch_hub_companions  # huggingface_hub: loaded when needed
+
+    kind = _kind(entry)
+    with naming_model(entry):
+        paths = fetch_hub_companions(source, progress=progress)
+        for companion, path in zip(source.companions, paths):
+            # verify_companion looks beside the weights, where the Hub cache puts companions
+            verify_companion(entry, path.parent / PurePosixPath(source.filename).name, companion, kind)
+    return {companion.name: path for companion, path in zip(source.companions, paths)}
 
 
 def _as_path(found: object) -> Path | None:

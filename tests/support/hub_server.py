@@ -7,7 +7,10 @@ LFS storage is). Routes:
   HEAD/GET /cdn/{etag}                                 blobs the Hub redirects LFS-style files to
   HEAD/GET /files/{name}                               plain URLs (for url sources)
 
-Every GET honours ``Range: bytes=N-``. A payload can be served corrupted (same size, other bytes),
+Every GET honours one ``Range: bytes=a-b`` (or ``a-``, or ``-n``) with 206 and Content-Range, unless
+the payload is told to ignore ranges (then 200 and the whole body, as some servers do); the body
+bytes each payload sends are counted (``served``), and ``bandwidth`` (bytes per second) slows every
+listener down so that timings mean something. A payload can be served corrupted (same size, other bytes),
 cut off mid-body (after a silence, if asked) for its next few GETs, announced with a size it does
 not have, or refused to HEAD requests. The whole server can stop answering (``answering``):
 "hang" reads requests and never answers, "hang_up" closes connections without an answer.
@@ -28,7 +31,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 
-_RANGE = re.compile(r"bytes=(\d+)-$")
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+_CHUNK = 1 << 16
 
 
 @dataclass
@@ -41,6 +45,8 @@ class Payload:
     via_cdn: bool = False  # the Hub answers with a redirect to the cdn listener
     announced: int | None = None  # the size headers claim (the body is still ``data``, then a hang-up)
     head: bool = True  # False: HEAD requests get 405, as some servers answer
+    ranges: bool = True  # False: a Range header is ignored (200 and the whole body)
+    served: int = 0  # body bytes sent so far, by every GET
 
     @property
     def sha256(self) -> str:
@@ -78,6 +84,7 @@ class HubServer:
     urls: dict[str, Payload] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     answering: str = "yes"  # or "hang": never answer; or "hang_up": close without answering
+    bandwidth: float | None = None  # bytes per second each response is sent at; None: as fast as it goes
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -97,6 +104,9 @@ class HubServer:
     def add_url(self, name: str, data: bytes | Payload) -> str:
         self.urls[name] = data if isinstance(data, Payload) else Payload(data)
         return f"{self.endpoint}/files/{quote(name)}"
+
+    def payload(self, repo_id: str, filename: str) -> Payload:
+        return self.repos[repo_id].files[filename]
 
     def seen(self, method: str | None = None, listener: str | None = None) -> list[Request]:
         with self._lock:
@@ -142,6 +152,10 @@ class HubServer:
         headers = {k.lower(): v for k, v in handler.headers.items()}
         with self._lock:
             self.requests.append(Request(listener, handler.command, unquote(urlsplit(handler.path).path), headers))
+
+    def _count(self, payload: Payload, sent: int) -> None:
+        with self._lock:
+            payload.served += sent
 
     def _take_drop(self, payload: Payload) -> bool:
         with self._lock:
@@ -251,37 +265,58 @@ class _Handler(BaseHTTPRequestHandler):
         if head and not payload.head:
             return self._error(405, None, headers=headers)
         data = payload.body()
-        start, status = 0, 200
-        wanted = _RANGE.match(self.headers.get("Range", "")) if not head else None
-        if wanted:
-            start, status = int(wanted.group(1)), 206
-            if start >= len(data):
-                return self._error(416, None, headers={"Content-Range": f"bytes */{len(data)}"})
-        body = data[start:]
-        length = len(body) if payload.announced is None else payload.announced - start
+        start, end, status = 0, payload.size, 200  # end: exclusive, in the announced size's terms
+        wanted = None if head or not payload.ranges else _RANGE.match(self.headers.get("Range", "").strip())
+        if wanted and any(wanted.groups()):
+            span = _span(*wanted.groups(), payload.size)
+            if span is None:
+                return self._error(416, None, headers={**(headers or {}), "Content-Range": f"bytes */{payload.size}"})
+            (start, end), status = span, 206
+        body = data[start:end]
+        length = end - start
         self.send_response(status)
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{start + length - 1}/{payload.size}")
-        self.send_header("Accept-Ranges", "bytes")
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{payload.size}")
+        self.send_header("Accept-Ranges", "bytes" if payload.ranges else "none")
         self.send_header("Content-Length", str(length))
         self.end_headers()
         if head:
             return
         if length != len(body):
-            self.wfile.write(body)
+            self._write(payload, body)
             return self._hang_up()
         if self.server.hub._take_drop(payload):
-            self.wfile.write(body[: payload.drop_after])
+            self._write(payload, body[: payload.drop_after])
             time.sleep(payload.stall)
             return self._hang_up()
-        self.wfile.write(body)
+        self._write(payload, body)
+
+    def _write(self, payload: Payload, body: bytes) -> None:
+        """Send ``body`` in chunks at the hub's bandwidth, counting each chunk as it is sent."""
+        bandwidth = self.server.hub.bandwidth
+        for offset in range(0, len(body), _CHUNK):
+            chunk = body[offset : offset + _CHUNK]
+            began = time.monotonic()
+            self.server.hub._count(payload, len(chunk))  # before: a client may have it before write returns
+            self.wfile.write(chunk)
+            if bandwidth:
+                time.sleep(max(0.0, len(chunk) / bandwidth - (time.monotonic() - began)))
 
     def _hang_up(self) -> None:
         self.wfile.flush()
         self.close_connection = True
         self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def _span(first: str, last: str, size: int) -> tuple[int, int] | None:
+    """The bytes [start, end) that ``bytes=first-last`` asks for of ``size``; None if none of them exist."""
+    if not first:  # the last ``last`` bytes
+        start, end = max(0, size - int(last)), size
+    else:
+        start, end = int(first), min(size, int(last) + 1) if last else size
+    return (start, end) if start < end else None
 
 
 def unused_endpoint() -> str:
