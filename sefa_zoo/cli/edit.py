@@ -28,7 +28,7 @@ DEFAULT_DIRECTIONS = 5
 BANK_FILE = "bank.safetensors"
 
 
-def _check_device(device: str) -> str:
+def check_device(device: str) -> str:
     import torch
 
     try:
@@ -142,7 +142,7 @@ def edit(
     start, stop = distance_range
     if not (math.isfinite(start) and math.isfinite(stop)):
         raise SefaZooError("--range needs two finite numbers")
-    _check_device(device)
+    check_device(device)
     folder = output if output is not None else Path(f"{model if model is not None else checkpoint.stem}_edits")
     factorized = bank_file is None
     if factorized and checkpoint is not None:

@@ -67,3 +67,8 @@ def to_pil(pixels: np.ndarray) -> Image.Image:
     if pixels.shape[-1] == 1:
         pixels = np.repeat(pixels, 3, axis=-1)
     return Image.fromarray(np.ascontiguousarray(pixels)).convert("RGB")
+
+
+def side_by_side(pixels: np.ndarray) -> Image.Image:
+    """(N, H, W, C) uint8 images in one row, left to right, at full size and without gaps."""
+    return to_pil(np.concatenate(list(pixels), axis=1))
