@@ -152,12 +152,19 @@ def overview_grid(rendered: RenderedEdits) -> Image.Image:
     directions, seeds = rendered.plan.shape[:2]
     cells = rendered.pixels.reshape(directions * seeds, *rendered.pixels.shape[2:])
     labels = [
-        f"{rendered.direction_name(d)}\n{rendered.eigenvalue_text(d)}\n{rendered.seed_name(s)}"
+        f"{_direction_label(rendered, d)}\n{rendered.eigenvalue_text(d)}\n{rendered.seed_name(s)}"
         for d in range(directions)
         for s in range(seeds)
     ]
     columns = [rendered.distance_text(a) for a in range(rendered.plan.shape[2])]
     return draw_grid(cells, labels, columns, grid_title(rendered, "rows: direction x seed"))
+
+
+def _direction_label(rendered: RenderedEdits, row: int) -> str:
+    """The direction's name, wrapped between words to the width of its eigenvalue line: a long
+    name the user gave it does not widen the label column of every row."""
+    font = label_font()
+    return wrap_text(rendered.direction_name(row), text_size(rendered.eigenvalue_text(row), font)[0], font, (" ",))
 
 
 def direction_grid(rendered: RenderedEdits, row: int) -> Image.Image:

@@ -35,7 +35,10 @@ class RenderedEdits:
         return int(self.pixels.shape[3]), int(self.pixels.shape[4])
 
     def direction_name(self, row: int) -> str:
-        return f"direction {self.plan.directions[row]}"
+        """``direction 3``, or ``direction 3 "hair colour"`` when the bank names it."""
+        index = self.plan.directions[row]
+        name = self.bank.name_of(index)
+        return f'direction {index} "{name}"' if name else f"direction {index}"
 
     def eigenvalue_text(self, row: int) -> str:
         index = self.plan.directions[row]

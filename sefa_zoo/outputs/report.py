@@ -105,15 +105,18 @@ def _meta_table(rows: list[tuple[str, str]]) -> str:
 
 
 def _eigen_table(rendered: RenderedEdits) -> str:
-    shares = rendered.bank.shares()
+    """Each direction shown, its eigenvalue and share, and its name when the bank names any."""
+    bank = rendered.bank
+    named = any(bank.name_of(d) for d in rendered.plan.directions)
+    shares = bank.shares()
     rows = "".join(
-        f"<tr><td>{d}</td><td>{rendered.bank.eigenvalues[d]:.6g}</td><td>{shares[d]:.2%}</td></tr>"
+        f"<tr><td>{d}</td>" + (f"<td>{escape(bank.name_of(d))}</td>" if named else "")
+        + f"<td>{bank.eigenvalues[d]:.6g}</td><td>{shares[d]:.2%}</td></tr>"
         for d in rendered.plan.directions
     )
-    return (
-        "<table class=\"meta\"><thead><tr><th scope=\"col\">direction</th><th scope=\"col\">eigenvalue</th>"
-        f"<th scope=\"col\">share of all</th></tr></thead><tbody>{rows}</tbody></table>"
-    )
+    head = "".join(f"<th scope=\"col\">{column}</th>"
+                   for column in ("direction", *(["name"] if named else []), "eigenvalue", "share of all"))
+    return f"<table class=\"meta\"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
 def _edit_rows(rendered: RenderedEdits) -> str:
