@@ -18,7 +18,7 @@ from .. import __version__
 from ..errors import SefaZooError
 from ..interrupts import INTERRUPTED
 from ..plugins import PluginWarning, set_plugins_dir
-from . import catalogue, download, edit, factorize, plugins
+from . import catalogue, download, edit, editor, factorize, plugins
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -137,6 +137,7 @@ app.command("download")(guarded(download.download))
 app.command("factorize")(guarded(factorize.factorize))
 app.command("edit")(guarded(edit.edit))
 app.command("plugins")(guarded(plugins.plugins))
+app.command("editor")(guarded(editor.editor))
 
 
 def main() -> None:

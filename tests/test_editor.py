@@ -1,0 +1,206 @@
+"""The editor without a browser: its session (views, combined edits, bad values) on the demo
+model, and `sefa-zoo editor`'s arguments; Gradio is never imported by the rest of sefa-zoo."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from sefa_zoo import BankError, SefaZooError, render_edits, save_bank
+from sefa_zoo.cli.main import app
+from sefa_zoo.editor.pictures import grid
+from sefa_zoo.editor.session import MAX_SEEDS, MAX_SLIDERS, ModelSource, Workspace, parse_seeds
+from sefa_zoo.outputs.imaging import to_uint8
+
+from support.editing_toys import dcgan_file  # noqa: F401  (fixture)
+
+DEMO = "stylegan2-shapes"
+
+NO_GRADIO = """
+import sys
+from sefa_zoo.cli.main import app
+try:
+    app(sys.argv[1:], prog_name="sefa-zoo")
+except SystemExit as exit:
+    assert not exit.code, exit.code
+print("GRADIO", "gradio" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["list"], ["editor", "--help"]])
+def test_commands_do_not_import_gradio(argv):
+    out = subprocess.run([sys.executable, "-c", NO_GRADIO, *argv], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "GRADIO False", (argv, out.stdout[-300:], out.stderr[-300:])
+
+
+def test_importing_sefa_zoo_and_the_session_does_not_import_gradio():
+    code = "import sys, sefa_zoo, sefa_zoo.editor.session; print('gradio' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_editor_without_the_extra_says_how_to_install_it(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gradio" else real(name, *a))
+    result = CliRunner().invoke(app, ["editor", "--no-browser"])
+    assert result.exit_code == 1
+    assert result.output == 'Error: the editor needs the editor extra: pip install "sefa-zoo[editor]"\n'
+
+
+@pytest.mark.parametrize("args, message", [
+    (["no-such-model"], "no-such-model"),
+    (["--bank", "missing.safetensors"], "missing.safetensors: no such direction bank file"),
+    ([DEMO, "--checkpoint", "x.pt"], "not both"),
+    (["--arch", "stylegan2"], "--arch and --layout go with --checkpoint"),
+])
+def test_editor_bad_arguments_are_one_line_errors(args, message, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: real("json") if name == "gradio" else real(name, *a))
+    result = CliRunner().invoke(app, ["editor", *args, "--no-browser"])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
+    assert message in result.output
+
+
+@pytest.fixture(scope="module")
+def workspace():
+    return Workspace(ModelSource(name=DEMO))
+
+
+def test_a_slider_changes_the_edited_picture_only(workspace):
+    view, _ = workspace.first_view()
+    model = workspace.model(view.model)
+    still = model.edited(view)
+    moved = replace(view, distances=(3.0,) + view.distances[1:])
+    assert np.array_equal(model.edited(view), model.sample(view).original)
+    assert not np.array_equal(model.edited(moved), still)
+    assert np.array_equal(model.sample(moved).original, still)
+
+
+def test_one_slider_renders_what_sefa_zoo_edit_renders(workspace):
+    view, _ = workspace.first_view()
+    model = workspace.model(view.model)
+    moved = replace(view, seeds=(4, 9), distances=(0.0, -2.5) + view.distances[2:])
+    expected = render_edits(model.generator, view.bank, [1], [-2.5], [4, 9], truncation_psi=view.truncation_psi)
+    np.testing.assert_array_equal(model.edited(moved), grid(expected[0, :, 0]))
+
+
+def test_several_sliders_add_their_directions(workspace):
+    view, _ = workspace.first_view()
+    model = workspace.model(view.model)
+    moved = replace(view, distances=(1.5, 0.0, -2.0) + view.distances[3:])
+    direction = 1.5 * view.bank.directions[0] - 2.0 * view.bank.directions[2]
+    length = float(np.linalg.norm(direction))
+    combined_bank = replace(view.bank, directions=(direction / length)[None].astype(np.float32),
+                            eigenvalues=view.bank.eigenvalues[:1])
+    expected = render_edits(model.generator, combined_bank, [0], [length], [0], truncation_psi=view.truncation_psi)
+    assert np.abs(model.edited(moved).astype(int) - grid(expected[0, :, 0]).astype(int)).max() <= 1
+
+
+def test_seeds_are_read_as_the_cli_reads_them():
+    assert parse_seeds(" 0-2,7 ") == (0, 1, 2, 7)
+    with pytest.raises(SefaZooError, match=r"^seed 4294967296 in '4294967296' is out of range"):
+        parse_seeds("4294967296")
+    with pytest.raises(SefaZooError, match=f"at most {MAX_SEEDS} at once"):
+        parse_seeds(f"0-{MAX_SEEDS}")
+
+
+def test_layer_choices_factorize_the_layers_chosen(workspace):
+    view, _ = workspace.first_view()
+    top = workspace.with_layers(view, "top")
+    assert top.bank.layer_indices == (6, 7) and top.origin == "factorized on layers top"
+    assert workspace.with_layers(view, "0-1").bank.layer_indices == (0, 1)
+    with pytest.raises(SefaZooError, match="layer 9 in '9' is out of range"):
+        workspace.with_layers(view, "9")
+
+
+def test_a_bank_for_another_model_is_the_cli_error(workspace, tmp_path):
+    view, _ = workspace.first_view()
+    other = replace(view.bank, architecture="pggan")
+    with pytest.raises(BankError, match="computed for architecture 'pggan', but the model is 'stylegan2'"):
+        workspace.with_bank(view, other, "other.safetensors")
+    narrow = replace(view.bank, directions=np.eye(3, 5, dtype=np.float32), eigenvalues=np.array([3.0, 2.0, 1.0]))
+    with pytest.raises(BankError, match="5-dimensional directions"):
+        workspace.with_bank(view, narrow, "narrow.safetensors")
+
+
+def test_bank_files_from_the_command_line_open_first_with_names_on_the_sliders(workspace, tmp_path):
+    view, _ = workspace.first_view()
+    named = view.bank.top(3).with_names({1: "radius"})
+    path = save_bank(named, tmp_path / "named.safetensors")
+    with_file = Workspace(ModelSource(name=DEMO), [path])
+    first, note = with_file.first_view()
+    assert note is None and first.bank_file == str(path) and first.shown == 3
+    assert [first.slider_label(i) for i in range(3)][1].endswith(" · radius")
+    assert first.slider_label(0).startswith("#0 · ") and first.slider_label(0).endswith("%")
+    assert first.slider_count == min(3, MAX_SLIDERS)
+
+
+def test_a_checkpoint_file_opens_with_its_architecture(dcgan_file):
+    space = Workspace(ModelSource(checkpoint=dcgan_file))
+    view, _ = space.first_view()
+    model = space.model(view.model)
+    assert model.loaded.architecture == "dcgan" and view.truncation_psi == 1.0
+    moved = replace(view, distances=(2.0,) + view.distances[1:])
+    assert not np.array_equal(model.edited(moved), model.sample(view).original)
+
+
+def test_a_grid_puts_several_seeds_in_rows():
+    import torch
+
+    images = torch.linspace(-1, 1, 5 * 3 * 4 * 6).reshape(5, 3, 4, 6)
+    picture = grid(images)
+    assert picture.shape == (2 * 4 + 2, 3 * 6 + 2 * 2, 3)
+    np.testing.assert_array_equal(picture[:4, 8:14], to_uint8(images)[1].numpy())
+
+
+def test_a_recipe_gives_back_the_same_view_and_the_pixels_sefa_zoo_render_makes(workspace):
+    from sefa_zoo.recipe import parse_recipe, recipe_text, render_recipe
+
+    view, _ = workspace.first_view()
+    view = replace(workspace.with_layers(view, "middle"), seeds=(3, 5), truncation_psi=0.5,
+                   distances=(1.25, 0.0, -3.5) + view.distances[3:])
+    view = replace(view, bank=view.bank.with_names({2: "hue"}))
+    model = workspace.model(view.model)
+    recipe = parse_recipe(recipe_text(model.recipe(view)))
+    again = workspace.view_of_recipe(recipe)
+    assert again.seeds == (3, 5) and again.truncation_psi == 0.5 and again.layers == "2-5"
+    assert again.moved() == {0: 1.25, 2: -3.5} and again.bank.name_of(2) == "hue"
+    np.testing.assert_array_equal(model.edited(again), model.edited(view))
+    _, edited = render_recipe(recipe)
+    np.testing.assert_array_equal(grid(edited), model.edited(view))
+
+
+def test_a_recipe_of_a_bank_file_needs_that_bank(workspace, tmp_path):
+    from sefa_zoo.recipe import RecipeError
+
+    view, _ = workspace.first_view()
+    bank = view.bank.top(4)
+    with_file, _ = workspace.with_bank(view, bank, "four.safetensors")
+    recipe = workspace.model(view.model).recipe(replace(with_file, distances=(0.0, 2.0) + view.distances[2:]))
+    with pytest.raises(RecipeError, match="come from the bank file 'four.safetensors': upload it first"):
+        workspace.view_of_recipe(recipe)
+    assert workspace.view_of_recipe(recipe, [(bank, "four.safetensors")]).moved() == {1: 2.0}
+
+
+def test_a_recipe_of_another_checkpoint_is_refused(workspace):
+    from sefa_zoo.recipe import RecipeError
+
+    view, _ = workspace.first_view()
+    recipe = workspace.model(view.model).recipe(view)
+    other = replace(recipe, model=replace(recipe.model, checkpoint_sha256="0" * 64))
+    with pytest.raises(RecipeError, match="the recipe's checkpoint has sha256 000000000000..."):
+        workspace.view_of_recipe(other)
+    beyond = replace(recipe, distances=((30, 1.0),))
+    with pytest.raises(RecipeError, match="moves direction 30; the editor has sliders for 0-19"):
+        workspace.view_of_recipe(beyond)
