@@ -26,6 +26,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote, urlsplit
 
@@ -48,8 +49,8 @@ class Payload:
     ranges: bool = True  # False: a Range header is ignored (200 and the whole body)
     served: int = 0  # body bytes sent so far, by every GET
 
-    @property
-    def sha256(self) -> str:
+    @cached_property
+    def sha256(self) -> str:  # once: every request for a payload names it (ETag), some find it by it
         return hashlib.sha256(self.data).hexdigest()
 
     def body(self) -> bytes:
