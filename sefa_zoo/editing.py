@@ -4,7 +4,9 @@ per-layer codes, and batched rendering through any architecture's ``Generator``.
 The order is the original release's: z -> ``map`` (with truncation) -> per-layer codes;
 then ``codes[:, layers, :] += distance * direction`` on the selected layers only; then
 ``synthesize``. For z-space models (one layer, ``map`` the identity) adding to the code
-is adding to z, so one code path serves every architecture.
+is adding to z, so one code path serves every architecture. A combined edit (the editor's
+sliders) adds ``sum(distance * direction)`` over several directions the same way, through
+the same code.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .atomic import atomic_path
 from .conventions import MAX_SEED
 from .errors import RecipeError, UnknownModelError
-from .file_kinds import checkpoint_in_folder, kind_of
+from .file_kinds import checkpoint_in_folder, kind_of, kind_of_mode
 from .layers import format_layer_spec
 
 if TYPE_CHECKING:
@@ -389,17 +390,34 @@ def _unique_keys(where: str) -> Callable[[list[tuple[str, Any]]], dict[str, Any]
 def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     """Read and check a recipe file; only regular files, at most ``MAX_RECIPE_BYTES`` read."""
     path = Path(path)
-    kind = kind_of(path)
-    if kind is None:
-        raise RecipeError(f"{path}: no such recipe file")
-    if kind != "a regular file":
-        raise RecipeError(f"{path}: is {kind}, not a recipe file")
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_RECIPE_BYTES + 1)
+        # non-blocking: a named pipe put there after any check must not hang the open
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise RecipeError(f"{path}: no such recipe file") from None
     except OSError as exc:
         raise RecipeError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise RecipeError(f"{path}: is {kind_of_mode(mode)}, not a recipe file")
+        data = _read_at_most(descriptor, MAX_RECIPE_BYTES + 1)
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    finally:
+        os.close(descriptor)
     return parse_recipe(data, str(path))
+
+
+def _read_at_most(descriptor: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    while limit > 0:
+        chunk = os.read(descriptor, limit)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        limit -= len(chunk)
+    return b"".join(chunks)
 
 
 def save_recipe(recipe: Recipe, path: str | os.PathLike[str]) -> Path:
