@@ -268,3 +268,17 @@ def test_cli_all_refuses_a_file_as_its_folder_and_checkpoint_options(zoo, tmp_pa
     path.write_text("x")
     assert_one_line_error(run("--all", "small", "-o", str(path)), r"is not a folder \(with --all, -o names the folder")
     assert_one_line_error(run("--all", "--checkpoint", str(path)), r"--all makes banks of catalogue models; --checkpoint")
+
+
+def test_an_lfs_file_is_read_from_where_the_hub_redirects_and_the_token_stays_with_the_hub(hub, monkeypatch):
+    from huggingface_hub.utils import _headers
+
+    monkeypatch.setattr(_headers, "get_token", lambda: "hf_secret")
+    data = bytes(range(256)) * 1024
+    remote, _ = remote_file(hub, Payload(data, via_cdn=True))
+    assert remote.read(1000, 300) == data[1000:1300]
+    (get,) = hub.seen("GET")
+    assert get.listener == "cdn" and get.headers["range"] == "bytes=0-65535"
+    assert "authorization" not in get.headers
+    (head,) = hub.seen("HEAD", "hub")
+    assert head.headers["authorization"] == "Bearer hf_secret"
