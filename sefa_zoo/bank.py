@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
@@ -33,10 +34,15 @@ LATENT_PARTS_KEY = "latent_parts"  # some layer is factorized on part of its inp
 NAMES_KEY = "direction_names"  # the user named some directions
 REVISION_KEY = "checkpoint_revision"  # the Hub commit the checkpoint was read at
 REMOTE_KEY = "read_remotely"  # read by HTTP range requests: the whole file's sha256 was not checked
+DIRECTION_LAYERS_KEY = "direction_layers"  # some direction has its own layers (GANSpace's E(i, start-end))
+METHOD_INFO_KEY = "method_info"  # how the method ran: sample counts, accuracies, conditions...
+MAX_METHOD_INFO_CHARS = 64 * 1024
+MAX_METHOD_INFO_DEPTH = 4
 _REVISION = re.compile(r"^[0-9a-f]{40}$")
 MAX_NAME_CHARS = 80
-# (dimensions, safetensors dtypes) of each tensor of a bank
+# (dimensions, safetensors dtypes) of each tensor of a bank; the optional ones may be absent
 _TENSORS = {"directions": (2, ("F32",)), "eigenvalues": (1, ("F64", "F32"))}
+_OPTIONAL_TENSORS = {"mean": (1, ("F32",)), "offsets": (1, ("F64",))}
 _DTYPE_NAMES = {"F32": "float32", "F64": "float64"}
 # float32 rows of eigenvectors are orthonormal to about 1e-7
 ORTHONORMAL_TOLERANCE = 1e-4
@@ -73,6 +79,14 @@ class DirectionBank:
     direction_names: tuple[str, ...] = ()
     checkpoint_revision: str = ""
     read_remotely: bool = False
+    # one per direction: the layer indices its edits apply to, () for the edit's own choice; or ()
+    direction_layers: tuple[tuple[int, ...], ...] = ()
+    # sampling methods (GANSpace): the mean code the directions are centred on, (latent_dim,) float32
+    mean: np.ndarray | None = None
+    # hyperplane methods (InterFaceGAN): per direction the offset b of the boundary n·x + b = 0, (k,) float64
+    offsets: np.ndarray | None = None
+    # JSON-able facts about how the method ran (sample counts, accuracies, the conditions projected out...)
+    method_info: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def k(self) -> int:
@@ -86,6 +100,10 @@ class DirectionBank:
         """Each eigenvalue's share of the total over all directions, kept or not."""
         total = self.eigenvalue_total
         return self.eigenvalues / total if total > 0 else np.zeros_like(self.eigenvalues)
+
+    def layers_of(self, index: int) -> tuple[int, ...]:
+        """The layers direction ``index`` has for its own, or () when the edit chooses."""
+        return self.direction_layers[index] if index < len(self.direction_layers) else ()
 
     def name_of(self, index: int) -> str:
         """The name the user gave direction ``index``, or ""."""
@@ -120,6 +138,10 @@ class DirectionBank:
             optional[REVISION_KEY] = self.checkpoint_revision
         if self.read_remotely:
             optional[REMOTE_KEY] = "true"
+        if any(self.direction_layers):
+            optional[DIRECTION_LAYERS_KEY] = json.dumps([list(layers) for layers in self.direction_layers])
+        if self.method_info:
+            optional[METHOD_INFO_KEY] = json.dumps(self.method_info, allow_nan=False, sort_keys=True)
         return {
             "format_version": FORMAT_VERSION,
             "model": self.model,
@@ -139,9 +161,12 @@ class DirectionBank:
         }
 
     def top(self, k: int) -> DirectionBank:
-        names = self.direction_names[:k]
-        return replace(self, directions=self.directions[:k], eigenvalues=self.eigenvalues[:k],
-                       direction_names=names if any(names) else ())
+        names, layers = self.direction_names[:k], self.direction_layers[:k]
+        return replace(
+            self, directions=self.directions[:k], eigenvalues=self.eigenvalues[:k],
+            direction_names=names if any(names) else (), direction_layers=layers if any(layers) else (),
+            offsets=None if self.offsets is None else self.offsets[:k],
+        )
 
     def __repr__(self) -> str:
         shares = ", ".join(f"{share:.1%}" for share in self.shares()[:SHOWN_SHARES])
@@ -189,11 +214,65 @@ def validate(bank: DirectionBank, where: str = "direction bank") -> None:
         raise BankError(f"{where}: metadata {REVISION_KEY!r} must be a 40-hex-digit commit or empty")
     if bank.read_remotely and not bank.checkpoint_revision:
         raise BankError(f"{where}: a bank read remotely must record its {REVISION_KEY!r}")
+    _check_direction_layers(bank, where)
+    _check_optional_arrays(bank, where)
+    _check_method_info(bank.method_info, where)
     if not bank.layer_indices or any(type(i) is not int or i < 0 for i in bank.layer_indices):
         raise BankError(f"{where}: metadata 'layer_indices' must be a non-empty list of indices")
     for name in ("model", "architecture", "latent_space", "method"):
         if not getattr(bank, name):
             raise BankError(f"{where}: metadata {name!r} must not be empty")
+
+
+def _check_direction_layers(bank: DirectionBank, where: str) -> None:
+    if not bank.direction_layers:
+        return
+    what = f"{where}: metadata {DIRECTION_LAYERS_KEY!r}"
+    if len(bank.direction_layers) != bank.k:
+        raise BankError(f"{what} must give each of the {bank.k} directions its layers ([] for none)")
+    for i, layers in enumerate(bank.direction_layers):
+        if (not isinstance(layers, tuple) or any(type(n) is not int or n < 0 for n in layers)
+                or list(layers) != sorted(set(layers))):
+            raise BankError(f"{what} item {i} must be increasing layer indices")
+
+
+def _check_optional_arrays(bank: DirectionBank, where: str) -> None:
+    for name, expected in (("mean", (bank.latent_dim,)), ("offsets", (bank.k,))):
+        array = getattr(bank, name)
+        if array is None:
+            continue
+        if not isinstance(array, np.ndarray) or array.shape != expected:
+            shape = getattr(array, "shape", None)
+            raise BankError(f"{where}: tensor {name!r} must have shape {expected}, got {shape}")
+        if not np.isfinite(array).all():
+            raise BankError(f"{where}: tensor {name!r} contains NaN or infinite values")
+
+
+def _check_method_info(info: Any, where: str) -> None:
+    what = f"{where}: metadata {METHOD_INFO_KEY!r}"
+    if not isinstance(info, Mapping):
+        raise BankError(f"{what} must be a JSON object")
+
+    def check(value: Any, depth: int) -> None:
+        if depth > MAX_METHOD_INFO_DEPTH:
+            raise BankError(f"{what} is nested more than {MAX_METHOD_INFO_DEPTH} levels")
+        if isinstance(value, Mapping):
+            if any(not isinstance(key, str) for key in value):
+                raise BankError(f"{what} has a key that is not text")
+            for item in value.values():
+                check(item, depth + 1)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                check(item, depth + 1)
+        elif isinstance(value, float):
+            if not np.isfinite(value):
+                raise BankError(f"{what} holds a number that is not finite")
+        elif value is not None and not isinstance(value, (str, int, bool)):
+            raise BankError(f"{what} holds a {type(value).__name__}, not a JSON value")
+
+    check(info, 1)
+    if len(json.dumps(info)) > MAX_METHOD_INFO_CHARS:
+        raise BankError(f"{what} is longer than {MAX_METHOD_INFO_CHARS} characters")
 
 
 def _checked_name(name: object, what: str) -> str:
@@ -241,10 +320,15 @@ def save_bank(bank: DirectionBank, path: str | Path) -> Path:
 def _safetensors_writer(bank: DirectionBank) -> Writer:
     # safetensors' own save_file writes through a temporary file of its own naming: the bytes
     # are made here and written to the partial file, so an interrupted save leaves only ours
-    data = safetensors_bytes({
+    tensors = {
         "directions": np.ascontiguousarray(bank.directions, dtype=np.float32),
         "eigenvalues": np.ascontiguousarray(bank.eigenvalues, dtype=np.float64),
-    }, metadata=bank.metadata())
+    }
+    if bank.mean is not None:
+        tensors["mean"] = np.ascontiguousarray(bank.mean, dtype=np.float32)
+    if bank.offsets is not None:
+        tensors["offsets"] = np.ascontiguousarray(bank.offsets, dtype=np.float64)
+    data = safetensors_bytes(tensors, metadata=bank.metadata())
     return lambda path: path.write_bytes(data)
 
 
@@ -263,9 +347,10 @@ def load_bank(path: str | Path) -> DirectionBank:
     try:
         with safe_open(str(path), framework="np") as f:
             meta = f.metadata() or {}
-            _check_tensor_headers(f, where)
+            present = _check_tensor_headers(f, where)
             directions = f.get_tensor("directions")
             eigenvalues = f.get_tensor("eigenvalues").astype(np.float64)
+            optional = {name: f.get_tensor(name) for name in _OPTIONAL_TENSORS if name in present}
     except SafetensorError as exc:
         raise BankError(f"{where}: not a readable safetensors file ({exc})") from None
     for key in _META_KEYS:
@@ -295,19 +380,26 @@ def load_bank(path: str | Path) -> DirectionBank:
         direction_names=tuple(_json_list(meta, NAMES_KEY, str, where)) if NAMES_KEY in meta else (),
         checkpoint_revision=meta.get(REVISION_KEY, ""),
         read_remotely=_flag(meta, REMOTE_KEY, where),
+        direction_layers=_direction_layers(meta, where),
+        mean=optional.get("mean"),
+        offsets=optional.get("offsets"),
+        method_info=_method_info(meta, where),
     )
     validate(bank, where)
     return bank
 
 
-def _check_tensor_headers(f: safe_open, where: str) -> None:
+def _check_tensor_headers(f: safe_open, where: str) -> set[str]:
     """Dtypes and shapes from the header, before any tensor is read: a zero-sized dimension
-    beside a huge one would cost memory for the huge one without a byte in the file."""
+    beside a huge one would cost memory for the huge one without a byte in the file.
+    Returns the names of the optional tensors present."""
     keys = set(f.keys())
     shapes = {}
-    for name, (dimensions, dtypes) in _TENSORS.items():
+    for name, (dimensions, dtypes) in {**_TENSORS, **_OPTIONAL_TENSORS}.items():
         if name not in keys:
-            raise BankError(f"{where}: tensor {name!r} is missing")
+            if name in _TENSORS:
+                raise BankError(f"{where}: tensor {name!r} is missing")
+            continue
         view = f.get_slice(name)
         dtype, shape = view.get_dtype(), list(view.get_shape())
         if dtype not in dtypes:
@@ -316,9 +408,54 @@ def _check_tensor_headers(f: safe_open, where: str) -> None:
         if len(shape) != dimensions or min(shape) < 1:
             raise BankError(f"{where}: tensor {name!r} must have {dimensions} non-empty dimensions, got shape {shape}")
         shapes[name] = shape
-    if shapes["eigenvalues"] != shapes["directions"][:1]:
-        raise BankError(f"{where}: tensor 'eigenvalues' must have shape {shapes['directions'][:1]}, "
-                        f"got {shapes['eigenvalues']}")
+    k, latent_dim = shapes["directions"]
+    for name, expected in (("eigenvalues", [k]), ("offsets", [k]), ("mean", [latent_dim])):
+        if name in shapes and shapes[name] != expected:
+            raise BankError(f"{where}: tensor {name!r} must have shape {expected}, got {shapes[name]}")
+    return keys & set(_OPTIONAL_TENSORS)
+
+
+def _direction_layers(meta: dict[str, str], where: str) -> tuple[tuple[int, ...], ...]:
+    if DIRECTION_LAYERS_KEY not in meta:
+        return ()
+    value = _json_value(meta, DIRECTION_LAYERS_KEY, where)
+    if not isinstance(value, list) or any(
+        not isinstance(item, list) or any(type(n) is not int for n in item) for item in value
+    ):
+        raise BankError(f"{where}: metadata {DIRECTION_LAYERS_KEY!r} is not a JSON list of lists of indices")
+    return tuple(tuple(item) for item in value)
+
+
+def _method_info(meta: dict[str, str], where: str) -> dict[str, Any]:
+    if METHOD_INFO_KEY not in meta:
+        return {}
+    if len(meta[METHOD_INFO_KEY]) > MAX_METHOD_INFO_CHARS:
+        raise BankError(f"{where}: metadata {METHOD_INFO_KEY!r} is longer than {MAX_METHOD_INFO_CHARS} characters")
+    value = _json_value(meta, METHOD_INFO_KEY, where)
+    if not isinstance(value, dict):
+        raise BankError(f"{where}: metadata {METHOD_INFO_KEY!r} must be a JSON object")
+    return value
+
+
+def _json_value(meta: dict[str, str], key: str, where: str) -> Any:
+    try:
+        return json.loads(meta[key], parse_int=_bounded_int(key, where), parse_float=_bounded_float(key, where),
+                          parse_constant=_no_constant)
+    except RecursionError:
+        raise BankError(f"{where}: metadata {key!r} is nested too deeply") from None
+    except ValueError:
+        raise BankError(f"{where}: metadata {key!r} is not valid JSON") from None
+
+
+def _bounded_float(key: str, where: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise BankError(f"{where}: metadata {key!r} holds a number of {len(text)} characters")
+        value = float(text)
+        if not np.isfinite(value):
+            raise BankError(f"{where}: metadata {key!r} holds a number that is not finite")
+        return value
+    return parse
 
 
 def _json_list(meta: dict[str, str], key: str, item_type: type, where: str) -> list:

@@ -358,3 +358,74 @@ def test_digest_is_the_numbers_not_the_metadata(tmp_path):
     assert bank.top(3).digest() != bank.digest()
     flipped = replace(bank, directions=bank.directions * np.array([[-1]] + [[1]] * 4, dtype=np.float32))
     assert flipped.digest() != bank.digest()
+
+
+def test_per_direction_layers_mean_offsets_and_method_info_round_trip(tmp_path):
+    bank = replace(
+        make_bank(k=3, method="ganspace"),
+        direction_layers=((0, 1, 2), (), (5,)),
+        mean=np.arange(16, dtype=np.float32),
+        offsets=np.array([0.5, -1.0, 2.0]),
+        method_info={"samples": 1000, "seed": 0, "conditions": [{"direction": 2, "digest": "ab" * 32}]},
+    )
+    loaded = load_bank(save_bank(bank, tmp_path / "b.safetensors"))
+    assert loaded.direction_layers == ((0, 1, 2), (), (5,))
+    assert [loaded.layers_of(i) for i in range(3)] == [(0, 1, 2), (), (5,)]
+    np.testing.assert_array_equal(loaded.mean, bank.mean)
+    np.testing.assert_array_equal(loaded.offsets, bank.offsets)
+    assert loaded.method_info == bank.method_info
+    top = loaded.top(2)
+    assert top.direction_layers == ((0, 1, 2), ()) and top.offsets.tolist() == [0.5, -1.0]
+    assert loaded.top(1).layers_of(0) == (0, 1, 2)
+    assert replace(loaded, direction_layers=((), (), ())).metadata().get("direction_layers") is None
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(direction_layers=((0,), (1,))), "must give each of the 5 directions its layers"),
+    (dict(direction_layers=((1, 0), (), (), (), ())), "item 0 must be increasing layer indices"),
+    (dict(direction_layers=((0, 0), (), (), (), ())), "item 0 must be increasing layer indices"),
+    (dict(direction_layers=((-1,), (), (), (), ())), "item 0 must be increasing layer indices"),
+    (dict(mean=np.zeros(15, dtype=np.float32)), "tensor 'mean' must have shape \\(16,\\)"),
+    (dict(offsets=np.array([np.nan] * 5)), "tensor 'offsets' contains NaN"),
+    (dict(method_info={"a": float("inf")}), "not finite"),
+    (dict(method_info={"a": {"b": {"c": {"d": {"e": 1}}}}}), "nested more than 4 levels"),
+    (dict(method_info={"a": object()}), "holds a object, not a JSON value"),
+    (dict(method_info={"a": "x" * 70_000}), "longer than 65536 characters"),
+])
+def test_bad_optional_fields_are_refused_before_saving(tmp_path, change, message):
+    with pytest.raises(BankError, match=message):
+        save_bank(replace(make_bank(), **change), tmp_path / "b.safetensors")
+    assert not (tmp_path / "b.safetensors").exists()
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("direction_layers", '[[0], [1], [2], [3], "x"]', "is not a JSON list of lists of indices"),
+    ("direction_layers", "[[" + "9" * 5000 + "], [], [], [], []]", "holds a number of 5000 digits"),
+    ("direction_layers", "[" * 100_000 + "]" * 100_000, "is nested too deeply"),
+    ("method_info", "[1]", "must be a JSON object"),
+    ("method_info", '{"a": 1e999}', "holds a number that is not finite"),
+    ("method_info", '{"a": NaN}', "is not valid JSON"),
+    ("method_info", '{"a": "' + "x" * 70_000 + '"}', "is longer than 65536 characters"),
+    ("method_info", '{"a": [[[[[1]]]]]}', "nested more than 4 levels"),
+])
+def test_hostile_direction_layers_and_method_info(tmp_path, key, value, message):
+    bank = make_bank()
+    meta = bank.metadata()
+    meta[key] = value
+    path = write_raw(tmp_path / "bad.safetensors", raw_bank_tensors(bank), meta)
+    with pytest.raises(BankError, match=message) as info:
+        load_bank(path)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name, tensor, message", [
+    ("mean", torch.zeros(15), "tensor 'mean' must have shape \\[16\\], got \\[15\\]"),
+    ("mean", torch.zeros(16, dtype=torch.float64), "tensor 'mean' must be float32"),
+    ("offsets", torch.zeros(4, dtype=torch.float64), "tensor 'offsets' must have shape \\[5\\]"),
+    ("offsets", torch.zeros(5, 1, dtype=torch.float64), "must have 1 non-empty dimensions"),
+])
+def test_optional_tensors_are_checked_from_the_header(tmp_path, name, tensor, message):
+    bank = make_bank()
+    path = write_raw(tmp_path / "bad.safetensors", {**raw_bank_tensors(bank), name: tensor}, bank.metadata())
+    with pytest.raises(BankError, match=message):
+        load_bank(path)
