@@ -3,11 +3,17 @@
 Loaders (sefa_zoo.loading) turn every container — torch zip, legacy torch, NVIDIA
 pickle, safetensors — into this one shape, so architectures only ever see names,
 shapes and tensors, and read no more of the file than the tensors they ask for.
+
+``checkpoint.array(name)`` gives a tensor as a numpy array and needs no torch: reading
+shapes and projection weights never imports it. ``checkpoint[name]`` gives a torch tensor
+(of the same data, without a copy where it can), for code that builds generators.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 from .errors import CheckpointError, LayoutError
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
-TensorLoader = Callable[[str], "torch.Tensor"]
+# name -> the tensor's data: a numpy array, or a torch tensor (Checkpoint.from_tensors)
+TensorLoader = Callable[[str], "np.ndarray | torch.Tensor"]
 
 # Model configs are a few kB; anything much larger is not one.
 COMPANION_JSON_LIMIT = 1 << 20
@@ -26,7 +34,10 @@ COMPANION_JSON_LIMIT = 1 << 20
 class Checkpoint(Mapping[str, "torch.Tensor"]):
     """Read-only mapping from dotted tensor names to tensors.
 
-    ``shapes`` is known up front; ``loader(name)`` fetches one tensor's data.
+    ``shapes`` is known up front; ``loader(name)`` fetches one tensor's data, as a numpy
+    array or a torch tensor; ``array(name)`` gives it as numpy, ``checkpoint[name]`` as torch.
+    ``widened`` names the tensors whose arrays are wider than the file's type (bfloat16 read as
+    float32), by that type's torch name: ``checkpoint[name]`` gives them back in it.
     ``objects`` holds the non-tensor leaves by dotted name (a training ``args``
     namespace, an NVIDIA module's ``_init_kwargs``, a ``latent_avg`` that is a
     plain number...).
@@ -41,10 +52,12 @@ class Checkpoint(Mapping[str, "torch.Tensor"]):
         container: str = "memory",
         path: Path | None = None,
         check_values: bool = True,
+        widened: Mapping[str, str] | None = None,
     ):
         self._shapes = dict(shapes)
         self._loader = loader
         self._check_values = check_values
+        self._widened = dict(widened or {})
         self.objects: dict[str, Any] = dict(objects or {})
         self.container = container
         self.path = path
@@ -54,7 +67,7 @@ class Checkpoint(Mapping[str, "torch.Tensor"]):
     @classmethod
     def from_tensors(
         cls,
-        tensors: Mapping[str, torch.Tensor],
+        tensors: Mapping[str, np.ndarray | torch.Tensor],
         *,
         objects: Mapping[str, Any] | None = None,
         container: str = "memory",
@@ -73,15 +86,35 @@ class Checkpoint(Mapping[str, "torch.Tensor"]):
     def label(self) -> str:
         return str(self.path) if self.path is not None else f"<{self.container} checkpoint>"
 
+    def array(self, name: str) -> np.ndarray:
+        """The tensor ``name`` as a numpy array (bfloat16 as float32), read now; CheckpointError
+        if it holds NaN or infinite values (a broken file would otherwise give black images or
+        NaN directions with no word why). Needs no torch unless the loader gives torch tensors."""
+        import numpy as np  # here, not at the top: registering a plugin imports this module
+
+        values = self._load(name)
+        return values if isinstance(values, np.ndarray) else _torch_to_numpy(values, self.label, name)
+
     def __getitem__(self, name: str) -> torch.Tensor:
-        """The tensor ``name``; CheckpointError if it holds NaN or infinite values (a broken
-        file would otherwise give black images or NaN directions with no word why)."""
+        """The tensor ``name`` as a torch tensor (imports torch), checked as ``array``."""
+        import torch
+
+        values = self._load(name)
+        if isinstance(values, torch.Tensor):
+            return values
+        with warnings.catch_warnings():
+            # arrays viewing a read-only buffer; nothing writes to a checkpoint's tensors
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            tensor = torch.from_numpy(values)
+        return tensor.to(getattr(torch, self._widened[name])) if name in self._widened else tensor
+
+    def _load(self, name: str) -> Any:
         if name not in self._shapes:
             raise CheckpointError(f"{self.label}: no tensor named {name!r}")
-        tensor = self._loader(name)
-        if self._check_values and not _all_finite(tensor):
+        values = self._loader(name)
+        if self._check_values and not _all_finite(values):
             raise CheckpointError(f"{self.label}: tensor {name!r} holds NaN or infinite values")
-        return tensor
+        return values
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._shapes)
@@ -104,11 +137,12 @@ class Checkpoint(Mapping[str, "torch.Tensor"]):
         objects = {k[n:]: v for k, v in self.objects.items() if k.startswith(prefix)}
         sub = Checkpoint(
             shapes,
-            lambda name: self[prefix + name],  # checked (and named in errors) by the full name
+            lambda name: self._load(prefix + name),  # checked (and named in errors) by the full name
             objects=objects,
             container=self.container,
             path=self.path,
             check_values=False,
+            widened={k[n:]: v for k, v in self._widened.items() if k.startswith(prefix)},
         )
         sub.companions = dict(self.companions)
         return sub
@@ -168,11 +202,37 @@ class Checkpoint(Mapping[str, "torch.Tensor"]):
         return found
 
 
-def _all_finite(tensor: Any) -> bool:
-    import torch  # already loaded by whatever made the tensor
+FINITE_CHUNK = 1 << 20  # elements checked at once: a bounded temporary, whatever the tensor's size
 
-    if isinstance(tensor, torch.Tensor):
-        if not (tensor.is_floating_point() or tensor.is_complex()) or tensor.is_meta:
+
+def _all_finite(values: Any) -> bool:
+    np = sys.modules.get("numpy")  # an array can only come from code that imported numpy
+    if np is not None and isinstance(values, np.ndarray):
+        if values.dtype.kind not in "fc":
             return True
-        return bool(torch.isfinite(tensor).all())
+        flat = values.reshape(-1) if values.flags.c_contiguous else None
+        if flat is None:
+            return bool(np.isfinite(values).all())
+        return all(np.isfinite(flat[i:i + FINITE_CHUNK]).all() for i in range(0, len(flat), FINITE_CHUNK))
+    torch = sys.modules.get("torch")  # a torch tensor can only come from code that imported torch
+    if torch is not None and isinstance(values, torch.Tensor):
+        if not (values.is_floating_point() or values.is_complex()) or values.is_meta:
+            return True
+        return bool(torch.isfinite(values).all())
     return True
+
+
+def _torch_to_numpy(tensor: Any, label: str, name: str) -> np.ndarray:
+    """A torch tensor's data as numpy (bfloat16 as float32); CheckpointError for one without dense data."""
+    import torch
+
+    if tensor.is_meta or tensor.layout != torch.strided or tensor.is_quantized:
+        kind = "meta-device" if tensor.is_meta else "quantized" if tensor.is_quantized else "sparse"
+        raise CheckpointError(f"{label}: tensor {name!r} is a {kind} tensor; sefa-zoo reads dense tensors only")
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.float()
+    try:
+        return tensor.numpy()
+    except TypeError:
+        raise CheckpointError(f"{label}: tensor {name!r} has dtype {tensor.dtype}, which numpy cannot hold") from None

@@ -5,13 +5,15 @@ The container is recognised by its first bytes, never by the file name:
   torch-zip     (``PK\\x03\\x04``)  sefa_zoo.torch_files over the memory-mapped file: tensors view
                 it, so only the pages of the tensors actually read come off the disk
   torch-legacy  (pre-1.6 torch)   sefa_zoo.torch_files, tensors viewing the memory-mapped file too
-  safetensors                     ``safe_open``: shapes from the header, a tensor read when asked for
+  safetensors                     sefa_zoo.safetensors_files: shapes from the header, a tensor read
+                                  (a view of the mapped file) when asked for
   tf-pickle     (protocol >= 2)   NVIDIA's TensorFlow network pickles (G, D, Gs), told by the first
                                   global they name, ``dnnlib.tflib.network.Network`` (sefa_zoo.tf_pickle)
   pickle        (protocol >= 2)   NVIDIA persistence pickles and plain pickles (sefa_zoo.nvidia_pickle)
 
 All but safetensors go through sefa-zoo's safe unpickler (sefa_zoo.safe_unpickler): torch.load
-is never called. What it returns is surveyed before it is walked: a tree deeper than
+is never called, and nothing here imports torch: tensors are read as numpy arrays. What it
+returns is surveyed before it is walked: a tree deeper than
 ``MAX_DEPTH``, cyclic, or whose expansion (shared references counted each time they are
 reached) exceeds the file's size in nodes is refused, so no later step can be made to do
 more work than the file has bytes.
@@ -38,6 +40,9 @@ Names in the Checkpoint:
 * a file holding a single tensor (not a dict) names it ``""``.
 
 Every tensor is on the CPU and detached.
+
+torch zips and safetensors files are read through a ByteSource (sefa_zoo.byte_sources):
+``open_source`` opens one that is not a local file, reading only what it needs of it.
 """
 
 from __future__ import annotations
@@ -45,18 +50,21 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 
+from .byte_sources import ByteSource, MappedFile
 from .checkpoint import Checkpoint
 from .errors import CheckpointError
 from .file_kinds import checkpoint_in_folder
 from .nvidia_pickle import PersistentObject, load_error, load_nvidia_pickle, plain
+from .safetensors_files import entry_reader, read_safetensors
 from .tf_pickle import TFNetwork, is_tf_pickle, load_tf_pickle, network_parts, tensor_of
-from .torch_files import LEGACY_MAGIC, ZIP_MAGIC, map_file, read_legacy, read_torch_zip
+from .torch_files import LEGACY_MAGIC, ZIP_MAGIC, TensorRecord, read_legacy, read_torch_zip
 
 CONTAINERS = ("torch-zip", "torch-legacy", "safetensors", "tf-pickle", "pickle")
 
@@ -81,6 +89,11 @@ def container_of(path: str | os.PathLike[str]) -> str:
         raise CheckpointError(f"{label}: no such file") from None
     except OSError as e:
         raise CheckpointError(f"{label}: cannot read ({e.strerror or e})") from None
+    return container_of_head(head, size, label)
+
+
+def container_of_head(head: bytes, size: int, label: str) -> str:
+    """Which container a file of ``size`` bytes is, from its first 128 bytes ``head``."""
     if size == 0:
         raise CheckpointError(f"{label}: is empty (an interrupted download?)")
     if head.startswith(ZIP_MAGIC):
@@ -139,44 +152,73 @@ def open_checkpoint(
     return checkpoint
 
 
+def open_source(source: ByteSource, label: str, *, path: Path | None = None) -> Checkpoint:
+    """Open a torch zip or safetensors file held by ``source`` (a file read remotely, say),
+    reading only what it needs: the zip's central directory and data.pkl, or the safetensors
+    header, now; a tensor's bytes when it is read. ``label`` names the file in errors; ``path``,
+    when given, is the file's local path. Other containers need every byte of the file: a
+    CheckpointError says so."""
+    head = bytes(source.read(0, min(128, len(source))))
+    container = container_of_head(head, len(source), label)
+    if container == "torch-zip":
+        return _read_torch(source, label, container, path)
+    if container == "safetensors":
+        return _read_safetensors(source, label, path)
+    raise CheckpointError(f"{label}: is a {_KIND.get(container, container)} file, which is read only whole")
+
+
 def _open_torch(path: Path, container: str) -> Checkpoint:
-    read = read_torch_zip if container == "torch-zip" else read_legacy
-    label = str(path)
     try:
-        buffer = map_file(path)
-        tree = read(buffer, label)
+        source = MappedFile(path)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
+    return _read_torch(source, str(path), container, path)
+
+
+def _read_torch(source: ByteSource, label: str, container: str, path: Path | None) -> Checkpoint:
+    read = read_torch_zip if container == "torch-zip" else read_legacy
+    try:
+        tree = read(source, label)
     except CheckpointError:
         raise
     except OSError as e:
         raise CheckpointError(f"{label}: cannot read ({e.strerror or e})") from None
     except Exception as e:  # anything the unpickler or a rebuild helper throws means a bad file
         raise load_error(label, e, _KIND[container]) from None
-    return flatten(tree, path, container=container, size=len(buffer))
+    return flatten(tree, path, container=container, size=len(source), label=label)
 
 
 def _open_safetensors(path: Path) -> Checkpoint:
-    from safetensors import safe_open
-
-    label = str(path)
     try:
-        handle = safe_open(str(path), framework="pt", device="cpu")
-        shapes = {name: tuple(handle.get_slice(name).get_shape()) for name in handle.keys()}
-        metadata = handle.metadata()
-    except Exception as e:  # SafetensorError, or an OSError while reading
-        raise load_error(label, e, "safetensors") from None
-    limit = path.stat().st_size
-    for name, shape in shapes.items():
-        if any(n > limit for n in shape):  # only zero-element tensors can claim such sizes
-            raise CheckpointError(f"{label}: tensor {name!r} claims a size of {max(shape)}, more than the file's bytes")
+        source = MappedFile(path)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
+    return _read_safetensors(source, str(path), path)
 
-    def load(name: str) -> torch.Tensor:
+
+def _read_safetensors(source: ByteSource, label: str, path: Path | None) -> Checkpoint:
+    entries, metadata = read_safetensors(source, label)
+    readers = {name: _reading_errors(entry_reader(source, entry), label, "safetensors")
+               for name, entry in entries.items()}
+    objects = {"__metadata__": metadata} if metadata else {}
+    widened = {name: "bfloat16" for name, entry in entries.items() if entry.dtype == "BF16"}
+    return Checkpoint({name: entry.shape for name, entry in entries.items()}, lambda name: readers[name](),
+                      objects=objects, container="safetensors", path=path, widened=widened)
+
+
+def _reading_errors(read: Callable[[], np.ndarray], label: str, what: str) -> Callable[[], np.ndarray]:
+    """``read``, with a failed read of the source a one-line CheckpointError naming the file."""
+
+    def checked() -> np.ndarray:
         try:
-            return handle.get_tensor(name)
-        except Exception as e:
-            raise load_error(label, e, "safetensors") from None
+            return read()
+        except CheckpointError as e:
+            message = str(e)
+            raise CheckpointError(message if message.startswith(f"{label}: ") else f"{label}: holds {message}") from None
+        except (OSError, EOFError) as e:
+            raise load_error(label, e, what) from None
 
-    objects = {"__metadata__": dict(metadata)} if metadata else {}
-    return Checkpoint(shapes, load, objects=objects, container="safetensors", path=path)
+    return checked
 
 
 def _open_pickle(path: Path) -> Checkpoint:
@@ -187,7 +229,7 @@ def _open_tf_pickle(path: Path) -> Checkpoint:
     return flatten(load_tf_pickle(path), path, container="tf-pickle", size=path.stat().st_size)
 
 
-_KIND = {"torch-zip": "torch zip", "torch-legacy": "legacy torch"}
+_KIND = {"torch-zip": "torch zip", "torch-legacy": "legacy torch", "tf-pickle": "TensorFlow pickle"}
 
 _OPENERS = {
     "torch-zip": lambda path: _open_torch(path, "torch-zip"),
@@ -199,16 +241,20 @@ _OPENERS = {
 
 
 def flatten(
-    obj: Any, path: str | os.PathLike[str] | None = None, *, container: str = "memory", size: int | None = None
+    obj: Any, path: str | os.PathLike[str] | None = None, *, container: str = "memory", size: int | None = None,
+    label: str | None = None,
 ) -> Checkpoint:
     """Turn a loaded object tree into a Checkpoint, naming entries as this module's docstring says.
 
+    Its tensors are TensorRecords (or torch tensors, from a tree torch itself loaded).
     ``size`` is the file's size in bytes: the tree's expansion may not exceed it (plus a floor).
+    ``label`` names the file in errors (default: ``path``).
     """
-    label = str(path) if path is not None else f"<{container} checkpoint>"
+    label = label or (str(path) if path is not None else f"<{container} checkpoint>")
     holds = survey(obj, label, MAX_NODES_FLOOR + (size if size is not None else MAX_NODES_FLOOR))
-    tensors: dict[str, torch.Tensor] = {}
+    tensors: dict[str, tuple[tuple[int, ...], Callable[[], Any]]] = {}  # name -> (shape, what reads it)
     objects: dict[str, Any] = {}
+    widened: dict[str, str] = {}
 
     def put(table: dict[str, Any], name: str, value: Any) -> None:
         if name in tensors or name in objects:
@@ -216,10 +262,12 @@ def flatten(
         table[name] = value
 
     def walk(value: Any, name: str) -> None:
-        if isinstance(value, torch.Tensor):
-            if value.requires_grad or isinstance(value, torch.nn.Parameter):
-                value = value.detach()
-            put(tensors, name, value)
+        if isinstance(value, TensorRecord):
+            put(tensors, name, (value.shape, _reading_errors(value.array, label, _KIND.get(container, container))))
+            if value.dtype == "bfloat16":
+                widened[name] = value.dtype
+        elif _is_torch_tensor(value):
+            put(tensors, name, (tuple(value.shape), _returning(value.detach())))
         elif isinstance(value, PersistentObject):
             walk_module(value, name)
         elif type(value) is TFNetwork:
@@ -257,18 +305,28 @@ def flatten(
         for key in ("name", "version", "static_kwargs", "build_func_name"):
             put(objects, _join(name, f"_{key}"), getattr(parts, key))
         for key, array in parts.variables:
-            put(tensors, _join(name, key), tensor_of(array, label, _join(name, key)))
+            put(tensors, _join(name, key), (array.shape, _returning(tensor_of(array))))
         for key, component in parts.components:
             walk(component, _join(name, key))
 
     walk(obj, "")
     return Checkpoint(
-        {name: tuple(t.shape) for name, t in tensors.items()},
-        tensors.__getitem__,
+        {name: shape for name, (shape, _) in tensors.items()},
+        lambda name: tensors[name][1](),
         objects=objects,
         container=container,
         path=Path(path) if path is not None else None,
+        widened=widened,
     )
+
+
+def _returning(values: Any) -> Callable[[], Any]:
+    return lambda: values
+
+
+def _is_torch_tensor(value: Any) -> bool:
+    torch = sys.modules.get("torch")  # a torch tensor can only come from code that imported torch
+    return torch is not None and isinstance(value, torch.Tensor)
 
 
 def _join(prefix: str, name: str) -> str:
@@ -325,7 +383,7 @@ def survey(root: Any, label: str, max_nodes: int) -> dict[int, bool]:
         on_path.discard(key)
         size, height, has_tensors = 1, 0, False
         for child in children:
-            if isinstance(child, torch.Tensor):
+            if isinstance(child, TensorRecord) or _is_torch_tensor(child):
                 size, has_tensors = size + 1, True
             elif id(child) in done:
                 child_size, child_height, child_holds = done[id(child)]

@@ -8,8 +8,9 @@ class name and the pickled ``__dict__`` (``module_src`` is dropped unread), and 
 not on a short allow-list is refused before anything from the file runs.
 
 Tensors in these files pickle as ``torch.storage._load_from_bytes(blob)``, where ``blob``
-is a ``torch.save`` of one storage (legacy format, or zip); it is read like any torch file,
-the storage viewing the blob's bytes, so the whole file costs its size in memory once.
+is a ``torch.save`` of one storage (legacy format, or zip); it is read like any torch file
+(sefa_zoo.torch_files, no torch imported), the storage on the blob's bytes, so the whole file
+costs its size in memory once.
 
 The writer, for tests, benchmarks and plugins, is sefa_zoo.testing.
 """
@@ -23,11 +24,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from .errors import CheckpointError, UnsafeCheckpointError
 from .safe_unpickler import AllowList, Budget, RefusedGlobalError, RefusedPickleError, unpickle
-from .torch_files import ZIP_MAGIC, read_legacy, read_torch_zip, torch_globals
+from .torch_files import Storage, read_torch_bytes, torch_globals
 
 PERSISTENCE_VERSION = 6  # torch_utils.persistence._version in stylegan2-ada-pytorch and stylegan3
 PICKLE_PROTOCOL = 4  # pickle.dump's default in the Python versions NVIDIA's code ran on
@@ -60,12 +59,11 @@ def allowed_globals(label: str = "<pickle>", limit: int = 0, budget: Budget | No
     budget = budget or Budget(limit)
     in_blobs = AllowList(torch_globals(label, limit))
 
-    def storage_from_bytes(blob: Any) -> torch.storage.TypedStorage:
+    def storage_from_bytes(blob: Any) -> Storage:
         if not isinstance(blob, (bytes, bytearray)):
             raise RefusedPickleError("torch.storage._load_from_bytes called without bytes")
-        read = read_torch_zip if blob[:4] == ZIP_MAGIC else read_legacy
-        storage = read(blob, label, budget, in_blobs)
-        if not isinstance(storage, torch.storage.TypedStorage):
+        storage = read_torch_bytes(blob, label, budget, in_blobs)
+        if not isinstance(storage, Storage):
             raise pickle.UnpicklingError("torch.storage._load_from_bytes did not hold a storage")
         return storage
 

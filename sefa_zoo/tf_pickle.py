@@ -12,7 +12,8 @@ Here the file goes through sefa-zoo's safe unpickler with that one class mapped 
 never read. Only numpy's array and dtype helpers (as the safe stand-ins, each shape checked
 against the bytes the array carries) and ``dnnlib``'s EasyDict are allowed besides; every other
 global is refused before anything is made. Array bytes are read into buffers the arrays own, so
-tensors can view them: opening a file costs its size in memory once.
+the checkpoint's arrays (and torch tensors made of them) view them: opening a file costs its
+size in memory once. Nothing here imports torch.
 
 The writer, for tests, benchmarks and plugins, is sefa_zoo.testing.
 """
@@ -24,13 +25,11 @@ import os
 import pickle
 import pickletools
 import struct
-import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import numpy
-import torch
 
 from .errors import CheckpointError
 from .nvidia_pickle import EasyDictStandIn, load_error, plain
@@ -165,18 +164,14 @@ def network_parts(network: TFNetwork, label: str, where: str) -> TFNetworkParts:
     )
 
 
-def tensor_of(array: numpy.ndarray, label: str, name: str) -> torch.Tensor:
-    """A CPU tensor of a variable's array, viewing its buffer where it can."""
+def tensor_of(array: numpy.ndarray) -> numpy.ndarray:
+    """A variable's array in native byte order and writable (as torch wants it), viewing its
+    buffer where it can."""
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
     if not array.flags.writeable:  # protocol 2 spells bytes as immutable text
         array = array.copy()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return torch.from_numpy(array)
-    except TypeError:
-        raise CheckpointError(f"{label}: variable {name!r} has numpy type {array.dtype}, which torch cannot hold") from None
+    return array
 
 
 def _describe(value: Any) -> str:

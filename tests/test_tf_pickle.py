@@ -245,7 +245,7 @@ def test_big_endian_and_read_only_arrays_become_native_tensors(tmp_path):
 
 MEASURE = r"""
 import json, sys
-import sefa_zoo.loading
+import sefa_zoo.loading, torch  # the code itself is not what is measured (checkpoint[...] imports torch)
 
 def peak():
     with open("/proc/self/status") as f:
