@@ -53,11 +53,13 @@ class Checkpoint(Mapping[str, "torch.Tensor"]):
         path: Path | None = None,
         check_values: bool = True,
         widened: Mapping[str, str] | None = None,
+        label: str | None = None,
     ):
         self._shapes = dict(shapes)
         self._loader = loader
         self._check_values = check_values
         self._widened = dict(widened or {})
+        self._label = label
         self.objects: dict[str, Any] = dict(objects or {})
         self.container = container
         self.path = path
@@ -84,6 +86,9 @@ class Checkpoint(Mapping[str, "torch.Tensor"]):
 
     @property
     def label(self) -> str:
+        """How errors name the checkpoint: the label it was given, else its path."""
+        if self._label is not None:
+            return self._label
         return str(self.path) if self.path is not None else f"<{self.container} checkpoint>"
 
     def array(self, name: str) -> np.ndarray:
@@ -143,6 +148,7 @@ class Checkpoint(Mapping[str, "torch.Tensor"]):
             path=self.path,
             check_values=False,
             widened={k[n:]: v for k, v in self._widened.items() if k.startswith(prefix)},
+            label=self._label,
         )
         sub.companions = dict(self.companions)
         return sub

@@ -59,7 +59,7 @@ import numpy as np
 
 from .byte_sources import ByteSource, MappedFile
 from .checkpoint import Checkpoint
-from .errors import CheckpointError
+from .errors import CheckpointError, SefaZooError
 from .file_kinds import checkpoint_in_folder
 from .nvidia_pickle import PersistentObject, load_error, load_nvidia_pickle, plain
 from .safetensors_files import entry_reader, read_safetensors
@@ -179,7 +179,7 @@ def _read_torch(source: ByteSource, label: str, container: str, path: Path | Non
     read = read_torch_zip if container == "torch-zip" else read_legacy
     try:
         tree = read(source, label)
-    except CheckpointError:
+    except SefaZooError:  # a CheckpointError, or a remote source's own error, as it is
         raise
     except OSError as e:
         raise CheckpointError(f"{label}: cannot read ({e.strerror or e})") from None
@@ -203,7 +203,7 @@ def _read_safetensors(source: ByteSource, label: str, path: Path | None) -> Chec
     objects = {"__metadata__": metadata} if metadata else {}
     widened = {name: "bfloat16" for name, entry in entries.items() if entry.dtype == "BF16"}
     return Checkpoint({name: entry.shape for name, entry in entries.items()}, lambda name: readers[name](),
-                      objects=objects, container="safetensors", path=path, widened=widened)
+                      objects=objects, container="safetensors", path=path, widened=widened, label=label)
 
 
 def _reading_errors(read: Callable[[], np.ndarray], label: str, what: str) -> Callable[[], np.ndarray]:
@@ -213,8 +213,11 @@ def _reading_errors(read: Callable[[], np.ndarray], label: str, what: str) -> Ca
         try:
             return read()
         except CheckpointError as e:
-            message = str(e)
-            raise CheckpointError(message if message.startswith(f"{label}: ") else f"{label}: holds {message}") from None
+            if str(e).startswith(f"{label}: "):
+                raise
+            raise CheckpointError(f"{label}: holds {e}") from None
+        except SefaZooError:  # a remote source's own error, as it is
+            raise
         except (OSError, EOFError) as e:
             raise load_error(label, e, what) from None
 
@@ -317,6 +320,7 @@ def flatten(
         container=container,
         path=Path(path) if path is not None else None,
         widened=widened,
+        label=label,
     )
 
 
