@@ -179,7 +179,7 @@ def _open_remotely(entry: CatalogueEntry, progress: bool) -> _RemoteReading | No
         log.info("model %r is not on the Hub (%s): it is read as a whole file", entry.name, source.describe())
         return None
     from .builtin_fetchers import offline  # huggingface_hub: loaded when needed
-    from .remote import OPENERS, RangesIgnored, open_remote, remote_container
+    from .remote import READ_BY_RANGES, RangesIgnored, open_remote, open_remote_checkpoint, remote_container
 
     if cached_path(entry) is not None or offline():
         return None
@@ -191,11 +191,11 @@ def _open_remotely(entry: CatalogueEntry, progress: bool) -> _RemoteReading | No
             log.info("model %r: the Hub sends all of %s for a range request: downloading it whole",
                      entry.name, source.describe())
             return _RemoteReading(remote, None)
-        if container not in OPENERS:
-            log.info("model %r: %s is not a torch zip or safetensors file (a pickle or legacy torch file "
-                     "must be read whole): downloading it", entry.name, source.describe())
+        if container not in READ_BY_RANGES:
+            log.info("model %r: %s is a %s file, which is read only whole: downloading it",
+                     entry.name, source.describe(), container)
             return _RemoteReading(remote, None)
-        checkpoint = OPENERS[container](remote)
+        checkpoint = open_remote_checkpoint(remote)
     checkpoint.companions.update(fetch_companions(entry, progress=progress))
     return _RemoteReading(remote, checkpoint)
 

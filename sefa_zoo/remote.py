@@ -12,13 +12,10 @@ is what says which file this is.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-import numpy as np
 from huggingface_hub import constants as hf_constants
 from huggingface_hub.utils import build_hf_headers, http_stream_backoff, httpx
 
@@ -26,18 +23,13 @@ from ._version import __version__
 from .builtin_fetchers import LIBRARY_NAME, hub_endpoint, hub_file_metadata, transfer_error
 from .checkpoint import Checkpoint
 from .errors import ChecksumMismatchError, CheckpointError, FetchError, NetworkError
+from .loading import container_of_head, open_source
 from .sources import HubSource
 
-BLOCK_SIZE = 1 << 16  # a torch zip aligns members to 64 bytes: a block wastes at most this much per tensor
-ZIP_MAGIC = b"PK\x03\x04"
-MAX_SAFETENSORS_HEADER = 100_000_000  # safetensors' own limit
-HEAD_BYTES = 128
+BLOCK_SIZE = 1 << 16  # at most this much read past what a tensor needs, at either end
+HEAD_BYTES = 128  # what tells the container
+READ_ATTEMPTS = 3
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)$")
-# safetensors dtype -> numpy dtype (little-endian); BF16 is read as its bits and widened
-_SAFETENSORS_DTYPES = {
-    "F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
-    "I8": "i1", "U8": "u1", "U16": "<u2", "U32": "<u4", "U64": "<u8", "BOOL": "?",
-}
 
 
 class RangesIgnored(FetchError):
@@ -80,10 +72,25 @@ class RemoteFile:
             self._blocks[index] = data[offset : offset + BLOCK_SIZE]
 
     def _get(self, start: int, end: int) -> bytes:
-        """Bytes [start, end) by one Range GET; never more of the body than was asked for."""
+        """Bytes [start, end) by a Range GET, never more of the body than was asked for; a
+        connection lost midway is tried again, READ_ATTEMPTS times in all."""
+        for attempt in range(1, READ_ATTEMPTS + 1):
+            data, failure = self._attempt(start, end)
+            if failure is None:
+                return data
+            if attempt == READ_ATTEMPTS or not isinstance(failure, (httpx.TransportError, _ShortBody)):
+                break
+        if isinstance(failure, FetchError):
+            raise failure
+        mapped = transfer_error(self.label, failure)
+        if mapped is None:
+            raise failure
+        raise mapped from failure
+
+    def _attempt(self, start: int, end: int) -> tuple[bytes, Exception | None]:
         headers = {**self._headers, "Range": f"bytes={start}-{end - 1}"}
         self.requests += 1
-        failure: Exception | None = None
+        data, failure = b"", None
         try:
             with http_stream_backoff(
                 "GET", self.url, headers=headers, timeout=hf_constants.HF_HUB_DOWNLOAD_TIMEOUT, follow_redirects=True
@@ -97,27 +104,27 @@ class RemoteFile:
                     failure = exc
         except Exception as exc:
             failure = exc
-        if failure is None:
-            return data
-        if isinstance(failure, FetchError):
-            raise failure
-        mapped = transfer_error(self.label, failure)
-        if mapped is None:
-            raise failure
-        raise mapped from failure
+        return data, failure
 
     def _body(self, response: Any, length: int) -> bytes:
         chunks, received = [], 0
-        for chunk in response.iter_bytes():
-            chunk = chunk[: length - received]
-            chunks.append(chunk)
-            received += len(chunk)
-            self.fetched += len(chunk)
-            if received == length:
-                break
+        try:
+            for chunk in response.iter_bytes():
+                chunk = chunk[: length - received]
+                chunks.append(chunk)
+                received += len(chunk)
+                self.fetched += len(chunk)
+                if received == length:
+                    break
+        except httpx.TransportError:
+            pass  # the connection was lost: what came is short, said below
         if received != length:
-            raise NetworkError(f"incomplete read of {self.label}: {received} of {length} bytes came")
+            raise _ShortBody(f"incomplete read of {self.label}: {received} of {length} bytes came")
         return b"".join(chunks)
+
+
+class _ShortBody(NetworkError):
+    """A body that ended before the bytes asked for: tried again."""
 
 
 def _missing_runs(blocks: dict[int, bytes], first: int, last: int) -> list[tuple[int, int]]:
@@ -183,82 +190,15 @@ def _request_headers(location: str, endpoint: str) -> dict[str, str]:
 
 # --- what is in the file -------------------------------------------------------------------------
 
-
-def remote_container(remote: RemoteFile) -> str | None:
-    """"torch-zip" or "safetensors" when the file is one (read by ranges), None for a file that
-    must be read whole (pickles, legacy torch)."""
-    head = remote.read(0, min(HEAD_BYTES, remote.size))
-    if head.startswith(ZIP_MAGIC):
-        return "torch-zip"
-    if len(head) > 8 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") <= MAX_SAFETENSORS_HEADER:
-        return "safetensors"
-    return None
+# the containers read by ranges; the others (pickles, legacy torch) need every byte
+READ_BY_RANGES = ("torch-zip", "safetensors")
 
 
-def open_remote_safetensors(remote: RemoteFile) -> Checkpoint:
-    """A safetensors file's Checkpoint from its header; each tensor's bytes fetched when it is read."""
-    label = remote.label
-    header_size = int.from_bytes(remote.read(0, 8), "little")
-    if not 0 < header_size <= min(MAX_SAFETENSORS_HEADER, remote.size - 8):
-        raise CheckpointError(f"{label}: a safetensors header of {header_size} bytes does not fit in the file")
-    header = _safetensors_header(remote.read(8, header_size), label)
-    data_start = 8 + header_size
-    metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise CheckpointError(f"{label}: the safetensors metadata is not a table of strings")
-    entries = {name: _tensor_entry(name, entry, remote.size - data_start, label) for name, entry in header.items()}
-
-    def load(name: str) -> Any:
-        dtype, shape, (begin, end) = entries[name]
-        array = np.frombuffer(remote.read(data_start + begin, end - begin), dtype=dtype).reshape(shape)
-        return _as_tensor(_widen_bfloat16(array) if header[name]["dtype"] == "BF16" else array)
-
-    return Checkpoint(
-        {name: entry[1] for name, entry in entries.items()},
-        load,
-        objects={"__metadata__": dict(metadata)} if metadata else {},
-        container="safetensors",
-    )
+def remote_container(remote: RemoteFile) -> str:
+    """Which container the file is, from its first bytes (a CheckpointError for none)."""
+    return container_of_head(remote.read(0, min(HEAD_BYTES, len(remote))), len(remote), remote.label)
 
 
-def _safetensors_header(data: bytes, label: str) -> dict[str, Any]:
-    try:
-        header = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise CheckpointError(f"{label}: the safetensors header is not JSON") from None
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{label}: the safetensors header is not a table")
-    return header
-
-
-def _tensor_entry(name: str, entry: Any, data_size: int, label: str) -> tuple[np.dtype, tuple[int, ...], tuple[int, int]]:
-    """(numpy dtype, shape, byte span in the data section) of one header entry, checked against the file."""
-    bad = CheckpointError(f"{label}: tensor {name!r} has a malformed safetensors header entry")
-    if not isinstance(entry, dict) or entry.get("dtype") not in _SAFETENSORS_DTYPES:
-        raise bad
-    shape, offsets = entry.get("shape"), entry.get("data_offsets")
-    if not isinstance(shape, list) or not isinstance(offsets, list) or len(offsets) != 2:
-        raise bad
-    if any(type(n) is not int or n < 0 for n in (*shape, *offsets)):
-        raise bad
-    if any(n > data_size + 8 for n in shape):  # only zero-element tensors can claim such sizes
-        raise CheckpointError(f"{label}: tensor {name!r} claims a size of {max(shape)}, more than the file's bytes")
-    dtype = np.dtype(_SAFETENSORS_DTYPES[entry["dtype"]])
-    begin, end = offsets
-    if not begin <= end <= data_size or end - begin != int(np.prod(shape, dtype=object)) * dtype.itemsize:
-        raise CheckpointError(f"{label}: tensor {name!r} claims bytes {begin}-{end}, which its shape and the file do not hold")
-    return dtype, tuple(shape), (begin, end)
-
-
-def _widen_bfloat16(bits: np.ndarray) -> np.ndarray:
-    return (bits.astype(np.uint32) << 16).view(np.float32)
-
-
-def _as_tensor(array: np.ndarray) -> Any:
-    import torch  # the Checkpoint's loaders give torch tensors
-
-    return torch.from_numpy(array.copy())
-
-
-RemoteOpener = Callable[[RemoteFile], Checkpoint]
-OPENERS: dict[str, RemoteOpener] = {"safetensors": open_remote_safetensors}
+def open_remote_checkpoint(remote: RemoteFile) -> Checkpoint:
+    """A torch zip or safetensors file read where it lies: its index now, a tensor when it is read."""
+    return open_source(remote, remote.label)

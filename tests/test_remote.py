@@ -37,11 +37,14 @@ def _stylegan2_file(folder: Path, layout: str, resolution: int, name: str) -> by
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, bytes]:
-    """Checkpoint bytes by name: StyleGAN2 1024 as a safetensors file, small ones as an NVIDIA pickle and a safetensors file."""
+    """Checkpoint bytes by name: StyleGAN2 1024 as a rosinality torch zip and as a safetensors file,
+    small ones as a safetensors file and an NVIDIA pickle."""
     folder = tmp_path_factory.mktemp("checkpoints")
     return {
+        "sg1024.pt": _stylegan2_file(folder, "rosinality", 1024, "a.pt"),
         "sg1024.safetensors": _stylegan2_file(folder, "sefa-zoo", 1024, "a.safetensors"),
         "small.safetensors": _stylegan2_file(folder, "sefa-zoo", 32, "b.safetensors"),
+        "small.pt": _stylegan2_file(folder, "rosinality", 32, "d.pt"),
         "small.pkl": _stylegan2_file(folder, "nvidia", 32, "c.pkl"),
     }
 
@@ -94,9 +97,10 @@ def hub_cache_files() -> list[Path]:
 # --- the API ------------------------------------------------------------------------------------
 
 
-def test_a_remote_safetensors_bank_is_the_downloaded_bank_from_a_fraction_of_the_bytes(zoo, files):
-    name, size = "sg1024.safetensors", len(files["sg1024.safetensors"])
-    remote = factorize_catalogue_model("sg1024-safetensors", remote=True, progress=False)
+@pytest.mark.parametrize("name", ["sg1024.pt", "sg1024.safetensors"])
+def test_a_remote_bank_is_the_downloaded_bank_from_a_fraction_of_the_bytes(zoo, files, name):
+    model, size = name.replace(".", "-"), len(files[name])
+    remote = factorize_catalogue_model(model, remote=True, progress=False)
     assert remote.read == READ_REMOTELY
     assert served(zoo, name) == remote.fetched <= REMOTE_SHARE * size
     assert hub_cache_files() == []  # nothing was downloaded
@@ -104,7 +108,7 @@ def test_a_remote_safetensors_bank_is_the_downloaded_bank_from_a_fraction_of_the
     assert bank.read_remotely and bank.checkpoint_revision == zoo.repos["org/models"].commit
     assert bank.checkpoint_sha256 == hashlib.sha256(files[name]).hexdigest()  # the catalogue's, not checked
 
-    downloaded = factorize_catalogue_model("sg1024-safetensors", progress=False)
+    downloaded = factorize_catalogue_model(model, progress=False)
     assert downloaded.read == READ_DOWNLOADED and downloaded.fetched == size
     assert same_numbers(remote.bank, downloaded.bank)
     assert not downloaded.bank.read_remotely
@@ -123,7 +127,8 @@ def test_a_pickle_must_be_read_whole_and_is_downloaded_with_a_note(zoo, files, c
     with caplog.at_level("INFO", logger="sefa_zoo"):
         result = factorize_catalogue_model("small-pkl", remote=True, progress=False)
     assert result.read == READ_DOWNLOADED and not result.bank.read_remotely
-    assert any("must be read whole" in r.getMessage() and "small-pkl" in r.getMessage() for r in caplog.records)
+    assert any("is a pickle file, which is read only whole" in r.getMessage() and "small-pkl" in r.getMessage()
+               for r in caplog.records)
     size = len(files["small.pkl"])
     assert size < result.fetched == served(zoo, "small.pkl")  # the first block, then the whole file
 
@@ -166,28 +171,46 @@ def test_reads_come_in_blocks_fetched_once_and_never_past_the_end(hub):
     assert hub.payload("org/raw", "G.safetensors").served == len(data)
 
 
-def test_a_short_body_is_an_error_not_a_short_read(hub, no_retry_wait):
-    from sefa_zoo.remote import BLOCK_SIZE
+def test_a_connection_lost_midway_is_tried_again_then_an_error_not_a_short_read(hub, no_retry_wait):
+    from sefa_zoo.remote import BLOCK_SIZE, READ_ATTEMPTS
 
-    remote, _ = remote_file(hub, Payload(bytes(3 * BLOCK_SIZE), drops=10, drop_after=100))
-    with pytest.raises(NetworkError, match=r"hf://org/raw/G.safetensors"):
+    data = bytes(range(256)) * (3 * BLOCK_SIZE // 256)
+    remote, _ = remote_file(hub, Payload(data, drops=READ_ATTEMPTS - 1, drop_after=100))
+    assert remote.read(10, 20) == data[10:30] and remote.requests == READ_ATTEMPTS
+
+    remote, _ = remote_file(hub, Payload(data, drops=READ_ATTEMPTS, drop_after=100), "H.safetensors")
+    with pytest.raises(NetworkError, match=r"^incomplete read of hf://org/raw/H.safetensors@\w+: 100 of 65536 bytes came"):
         remote.read(0, 10)
 
 
 def test_a_safetensors_header_claiming_more_than_the_file_holds_fetches_nothing_more(hub):
-    from sefa_zoo.remote import open_remote_safetensors
+    from sefa_zoo.remote import open_remote_checkpoint
 
     header = json.dumps({"w": {"dtype": "F32", "shape": [1 << 40], "data_offsets": [0, 4 << 40]}}).encode()
     data = len(header).to_bytes(8, "little") + header + bytes(64)
     remote, _ = remote_file(hub, data)
     with pytest.raises(CheckpointError, match=r"tensor 'w' claims a size of 1099511627776, more than the file"):
-        open_remote_safetensors(remote)
+        open_remote_checkpoint(remote)
     assert hub.payload("org/raw", "G.safetensors").served == len(data)
 
-    header = json.dumps({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 1 << 30]}}).encode()
-    remote, _ = remote_file(hub, len(header).to_bytes(8, "little") + header + bytes(16), "H.safetensors")
-    with pytest.raises(CheckpointError, match=r"tensor 'w' claims bytes 0-1073741824"):
-        open_remote_safetensors(remote)
+
+def test_a_torch_zip_claiming_huge_members_fetches_no_more_than_the_file(hub, files):
+    from sefa_zoo.remote import open_remote_checkpoint
+
+    data = bytearray(files["small.pt"])
+    claimed = 0x7FFFFFF0
+    position = data.find(b"PK\x01\x02")  # the central directory: every member's sizes, as the zip claims them
+    while position != -1:
+        name_length = int.from_bytes(data[position + 28 : position + 30], "little")
+        if b"/data/" in data[position + 46 : position + 46 + name_length]:
+            data[position + 20 : position + 28] = claimed.to_bytes(4, "little") * 2
+        position = data.find(b"PK\x01\x02", position + 4)
+    remote, _ = remote_file(hub, bytes(data), "G.pt")
+    with pytest.raises(CheckpointError, match=r"hf://org/raw/G.pt@\w+: "):
+        checkpoint = open_remote_checkpoint(remote)
+        for name in checkpoint:
+            checkpoint.array(name)
+    assert hub.payload("org/raw", "G.pt").served <= len(data)
 
 
 # --- the CLI ------------------------------------------------------------------------------------
@@ -241,7 +264,8 @@ def test_cli_all_makes_skips_and_sums_up_and_one_failure_stops_nothing(zoo, tmp_
     result = run("--all", "small", "-o", str(out), "--json")
     assert result.exit_code == 1, result.output
     rows = {row["model"]: row for row in json.loads(result.stdout)}
-    assert set(rows) == {"small-safetensors", "small-pkl"}
+    assert set(rows) == {"small-safetensors", "small-pt", "small-pkl"}
+    assert rows["small-pt"]["read"] == READ_REMOTELY
     made = rows["small-safetensors"]
     assert made["read"] == READ_REMOTELY and 0 < made["bytes_fetched"] == served(zoo, "small.safetensors")
     assert Path(made["bank"]) == out / "small-safetensors_layers0-7.safetensors" and Path(made["bank"]).is_file()
