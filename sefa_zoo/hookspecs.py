@@ -27,3 +27,10 @@ def register_checkpoint_sources(register):
     next fetch gets it again (leave it out for files the user owns). sefa-zoo checks the size and
     sha256 the catalogue gives after every fetch.
     """
+
+
+@hookspec
+def register_scorers(register):
+    """Call ``register(scorer)`` for each ``sefa_zoo.scoring.Scorer``: a function from images
+    (N, C, H, W) in [-1, 1] to one float array (N,) per attribute it names. Build it without
+    importing torch: the hook runs whenever the plugins are listed."""

@@ -39,6 +39,7 @@ from ._version import __version__
 from .architecture import Architecture
 from .entry import CatalogueEntry
 from .errors import CatalogueError, PluginError, SefaZooError
+from .scoring import Scorer, scorer_problem
 from .sources import Source
 
 ENTRY_POINT_GROUP = "sefa_zoo"
@@ -67,6 +68,7 @@ class PluginInfo:
     source_kinds: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     loaded: bool = True
+    scorers: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -103,8 +105,9 @@ class Registry:
     source_kinds: dict[str, SourceKind]
     plugins: list[PluginInfo]
     problems: list[str]
-    # id() of each architecture and source kind -> (its plugin, how messages name it)
+    # id() of each architecture, source kind and scorer -> (its plugin, how messages name it)
     owners: dict[int, tuple[str, str]] = field(default_factory=dict)
+    scorers: dict[str, Scorer] = field(default_factory=dict)
 
 
 _loaded = False
@@ -449,7 +452,7 @@ def _describe(value: Any) -> str:
 def build_registry() -> Registry:
     load_plugins()
     infos = {name: PluginInfo(**{**i.__dict__, "architectures": [], "catalogue_entries": [],
-                                  "source_kinds": [], "problems": list(i.problems)})
+                                  "source_kinds": [], "scorers": [], "problems": list(i.problems)})
              for name, i in _info.items()}
 
     def label(plugin: str) -> str:
@@ -544,10 +547,35 @@ def build_registry() -> Registry:
         if plugin in infos:
             infos[plugin].catalogue_entries.append(entry.name)
 
+    scorers: dict[str, Scorer] = {}
+    scorer_owner: dict[str, str] = {}
+    for plugin, args, kwargs in each("register_scorers"):
+        try:
+            (scorer,) = _bind(("scorer",), args, kwargs)
+        except TypeError as exc:
+            note(plugin, f"{label(plugin)}: bad register() call in register_scorers: {exc}")
+            continue
+        try:
+            with _plugin_code():
+                problem = scorer_problem(scorer)
+        except _PluginFault as fault:
+            problem = f"reading the scorer it registered raised {fault}"
+        if problem is not None:
+            note(plugin, f"{label(plugin)}: {problem}; ignored")
+        elif scorer.name in scorers:
+            note(plugin, f"{label(plugin)}: scorer name {scorer.name!r} is already taken by "
+                         f"plugin {scorer_owner[scorer.name]!r}; ignored")
+        else:
+            scorers[scorer.name] = scorer
+            scorer_owner[scorer.name] = plugin
+            owners[id(scorer)] = (plugin, f"{label(plugin)}: scorer {scorer.name!r}")
+            if plugin in infos:
+                infos[plugin].scorers.append(scorer.name)
+
     plugins = list(infos.values()) + [PluginInfo(**{**i.__dict__, "problems": list(i.problems)})
                                       for i in _failed]
     problems = list(_load_problems) + extra_problems + [m for info in plugins for m in info.problems]
-    return Registry(architectures, entries, source_kinds, plugins, problems, owners)
+    return Registry(architectures, entries, source_kinds, plugins, problems, owners, scorers)
 
 
 def _architecture_problem(arch: Any) -> tuple[str | None, str | None]:

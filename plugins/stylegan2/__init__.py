@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from sefa_zoo import Architecture, Checkpoint, LayerSpecError, ProjectionLayer, SefaZooError, hookimpl
 
 from .demo import shipped
+from .demo.scorers import register_scorers  # noqa: F401  (the demo model's exact scorers)
 from .layouts import LAYOUTS, Located, StyleSlot, affine_weight, detect, locate
 
 if TYPE_CHECKING:
