@@ -34,13 +34,15 @@ REPO = "bench/stylegan2-1024"
 
 
 def serve(folder: Path, bandwidth: float, connection) -> None:
-    """The loopback Hub serving the fixture files of ``folder``, until told to stop."""
+    """The loopback Hub serving the fixture files of ``folder``; tells how many GETs it has
+    answered when asked "requests", stops on anything else."""
     from support.hub_server import HubServer
 
     server = HubServer(lifetime=24 * 3600.0, bandwidth=bandwidth).start()
     repo = server.add_repo(REPO, {name: (folder / name).read_bytes() for name in LAYOUTS.values()})
     connection.send((server.endpoint, repo.commit))
-    connection.recv()
+    while connection.recv() == "requests":
+        connection.send(len(server.seen("GET")))
     server.stop()
 
 
@@ -71,17 +73,21 @@ def register_models(commit: str, files: dict[str, bytes]) -> None:
     register_plugin(Entries(), "benchmark-entries")
 
 
-def one_run(model: str, remote: bool, cache: Path) -> tuple[float, int, str]:
-    """(seconds, bytes fetched, how read) of one factorize from an empty Hub cache."""
+def one_run(model: str, remote: bool, cache: Path, hub) -> tuple[float, int, str, int]:
+    """(seconds, bytes fetched, how read, GET requests) of one factorize from an empty Hub cache."""
     from huggingface_hub import constants
 
     from sefa_zoo.api import factorize_catalogue_model
 
     shutil.rmtree(cache, ignore_errors=True)
     constants.HF_HUB_CACHE = str(cache)
+    hub.send("requests")
+    before = hub.recv()
     start = time.perf_counter()
     result = factorize_catalogue_model(model, remote=remote, progress=False)
-    return time.perf_counter() - start, result.fetched, result.read
+    seconds = time.perf_counter() - start
+    hub.send("requests")
+    return seconds, result.fetched, result.read, hub.recv() - before
 
 
 def main() -> None:
@@ -101,30 +107,36 @@ def main() -> None:
     os.environ["SEFA_ZOO_CACHE"] = str(work / "sefa-zoo-cache")
     try:
         register_models(commit, files)
+        most_requests = 0
         lines = [
             f"StyleGAN2 1024 (random weights, real shapes), loopback Hub at {args.bandwidth:g} MB/s, no added "
             f"latency; medians of {args.runs} alternated pairs from an empty cache, ratio per pair. "
             f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}.",
             "",
-            "| file | size MB | remote: read | remote MB | remote s | download MB | download s | time ratio |",
-            "|---|---|---|---|---|---|---|---|",
+            "| file | size MB | remote: read | remote MB | remote GETs | remote s | download MB | download s | time ratio |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for layout, name in LAYOUTS.items():
             model = f"bench-{layout}"
-            one_run(model, True, work / "hub")  # warm-up: imports, plugin code
+            one_run(model, True, work / "hub", ours)  # warm-up: imports, plugin code
             remote, download = [], []
             for _ in range(args.runs):
-                remote.append(one_run(model, True, work / "hub"))
-                download.append(one_run(model, False, work / "hub"))
+                remote.append(one_run(model, True, work / "hub", ours))
+                download.append(one_run(model, False, work / "hub", ours))
             ratio = statistics.median(r[0] / d[0] for r, d in zip(remote, download))
             size = len(files[name]) / 1e6
             lines.append(
                 f"| {layout} ({Path(name).suffix}) | {size:.1f} | {remote[0][2]} | "
-                f"{statistics.median(r[1] for r in remote) / 1e6:.2f} | {statistics.median(r[0] for r in remote):.2f} | "
+                f"{statistics.median(r[1] for r in remote) / 1e6:.2f} | {statistics.median(r[3] for r in remote):g} | "
+                f"{statistics.median(r[0] for r in remote):.2f} | "
                 f"{statistics.median(d[1] for d in download) / 1e6:.1f} | {statistics.median(d[0] for d in download):.2f} | "
                 f"{ratio:.2f} |"
             )
             print(lines[-1], flush=True)
+            most_requests = max(most_requests, max(r[3] for r in remote))
+        lines += ["", f"Latency is not in these numbers: on a real Hub each range request adds a round trip, so at "
+                      f"100 ms one, {most_requests} requests add {most_requests * 0.1:.1f} s to the remote time. "
+                      f"Load average during the run: {os.getloadavg()[0]:.1f}."]
     finally:
         ours.send("stop")
         server.join(timeout=30)
