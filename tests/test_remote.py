@@ -183,6 +183,25 @@ def test_a_connection_lost_midway_is_tried_again_then_an_error_not_a_short_read(
         remote.read(0, 10)
 
 
+def test_a_connection_lost_inside_a_torch_zip_is_a_network_error_not_a_corrupt_file(hub, files, no_retry_wait):
+    from sefa_zoo.remote import open_remote_checkpoint, remote_container
+
+    payload = Payload(files["small.pt"])
+    remote, _ = remote_file(hub, payload, "G.pt")
+    assert remote_container(remote) == "torch-zip"
+    payload.drops = 100  # every read from now on: the central directory at the end of the file first
+    with pytest.raises(NetworkError, match=r"^incomplete read of hf://org/raw/G.pt@"):
+        open_remote_checkpoint(remote)
+
+    payload = Payload(files["sg1024.pt"])  # big enough for tensors beyond the blocks read at opening
+    remote, _ = remote_file(hub, payload, "H.pt")
+    checkpoint = open_remote_checkpoint(remote)
+    payload.drops = 100  # and now while a tensor is read
+    with pytest.raises(NetworkError, match=r"^incomplete read of hf://org/raw/H.pt@"):
+        for name in checkpoint:
+            checkpoint.array(name)
+
+
 def test_a_safetensors_header_claiming_more_than_the_file_holds_fetches_nothing_more(hub):
     from sefa_zoo.remote import open_remote_checkpoint
 
