@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from sefa_zoo.api import READ_CACHED, READ_DOWNLOADED, READ_REMOTELY, factorize_catalogue_model
 from sefa_zoo.bank import load_bank
 from sefa_zoo.cli.main import app
-from sefa_zoo.errors import CheckpointError, NetworkError
+from sefa_zoo.errors import CheckpointError, ChecksumMismatchError, NetworkError
 from sefa_zoo.hookspecs import hookimpl
 from sefa_zoo.sources import HubSource
 
@@ -325,3 +325,30 @@ def test_an_lfs_file_is_read_from_where_the_hub_redirects_and_the_token_stays_wi
     assert "authorization" not in get.headers
     (head,) = hub.seen("HEAD", "hub")
     assert head.headers["authorization"] == "Bearer hf_secret"
+
+
+def test_a_companion_file_is_fetched_whole_beside_weights_read_remotely(hub, register_plugin):
+    from safetensors.numpy import save
+    from support.plugin_toys import ArchitecturePlugin
+    from test_companions import ConfiguredToy
+
+    weights = save({"cfgtoy.weight": np.arange(30, dtype=np.float32).reshape(6, 5)})
+    config = json.dumps({"z_dim": 3}).encode()
+    commit = hub.add_repo("org/toy", {"models/model.safetensors": weights, "models/config.json": config}).commit
+
+    def toy_entry(name, config_sha256):
+        return {
+            "name": name, "architecture": "cfgtoy", "layout": "toy", "resolution": 8, "num_layers": 1,
+            "license": "MIT", "provenance": "tests", "description": "a toy with a config",
+            "source": {"kind": "hub", "repo_id": "org/toy", "filename": "models/model.safetensors", "revision": commit,
+                       "size": len(weights), "companions": {"config.json": {"size": len(config), "sha256": config_sha256}}},
+        }
+
+    entries = (toy_entry("cfg-toy", hashlib.sha256(config).hexdigest()), toy_entry("cfg-toy-bad", "0" * 64))
+    register_plugin(ArchitecturePlugin(ConfiguredToy("cfgtoy"), entries=entries), "cfgtoy-remote")
+    with pytest.raises(ChecksumMismatchError, match=r"^model 'cfg-toy-bad': sha256 mismatch for .*config.json"):
+        factorize_catalogue_model("cfg-toy-bad", remote=True, progress=False)
+
+    result = factorize_catalogue_model("cfg-toy", remote=True, progress=False)
+    assert result.read == READ_REMOTELY and result.bank.latent_dim == 3  # the config's z_dim
+    assert [p.name for p in hub_cache_files() if "snapshots" in str(p)] == ["config.json"]
