@@ -17,7 +17,7 @@ from sefa_zoo.editor.pictures import grid
 from sefa_zoo.editor.session import MAX_SEEDS, MAX_SLIDERS, ModelSource, Workspace, parse_seeds
 from sefa_zoo.outputs.imaging import to_uint8
 
-from support.editing_toys import dcgan_file  # noqa: F401  (fixture)
+from support.editing_toys import conditional_dcgan_file, dcgan_file  # noqa: F401  (fixtures)
 
 DEMO = "stylegan2-shapes"
 
@@ -204,3 +204,59 @@ def test_a_recipe_of_another_checkpoint_is_refused(workspace):
     beyond = replace(recipe, distances=((30, 1.0),))
     with pytest.raises(RecipeError, match="moves direction 30; the editor has sliders for 0-19"):
         workspace.view_of_recipe(beyond)
+
+
+def _fixture_file(architecture: str, folder):
+    """A small checkpoint of ``architecture`` with random weights, written by its plugin's fixture writers."""
+    import torch
+
+    if architecture == "dcgan":
+        from sefa_zoo_plugins.dcgan import random_dcgan_state
+
+        torch.save(random_dcgan_state(nz=8, ngf=4, nc=3, image_size=16), folder / "dcgan.pth")
+        return folder / "dcgan.pth"
+    if architecture == "pggan":
+        from sefa_zoo_plugins.pggan import random_pggan_state, save_pggan
+
+        return save_pggan(random_pggan_state(32, z_dim=16, channel_base=256, channel_max=32), folder / "g.pth",
+                          "genforce")
+    if architecture == "stylegan":
+        from sefa_zoo_plugins.stylegan import random_stylegan_state, save_stylegan
+
+        state = random_stylegan_state(16, z_dim=16, w_dim=16, mapping_layers=2, fmaps_base=256, fmaps_max=16)
+        return save_stylegan(state, folder / "stylegan.pth", "genforce")
+    if architecture == "stylegan2":
+        from sefa_zoo_plugins.stylegan2 import random_stylegan2_state, save_stylegan2
+
+        state = random_stylegan2_state(16, z_dim=16, w_dim=16, mapping_layers=2, channel_base=256, channel_max=16)
+        return save_stylegan2(state, folder / "stylegan2.pt", "rosinality")
+    if architecture == "stylegan3":
+        from sefa_zoo_plugins.stylegan3 import random_stylegan3_state, save_stylegan3
+
+        return save_stylegan3(random_stylegan3_state("T", 16), folder / "stylegan3.pkl")
+    from sefa_zoo_plugins.biggan_deep import random_biggan_state, save_biggan, small_config
+
+    return save_biggan(random_biggan_state(small_config()), small_config(), folder / "biggan")
+
+
+@pytest.mark.parametrize("architecture", ["dcgan", "pggan", "stylegan", "stylegan2", "stylegan3", "biggan-deep"])
+def test_every_architecture_that_synthesizes_opens_and_edits(architecture, tmp_path):
+    space = Workspace(ModelSource(checkpoint=_fixture_file(architecture, tmp_path)))
+    view, note = space.first_view()
+    model = space.model(view.model)
+    assert note is None and model.loaded.architecture == architecture
+    moved = replace(view, distances=(3.0, -2.0) + view.distances[2:])
+    assert not np.array_equal(model.edited(moved), model.sample(view).original)
+    again = space.view_of_recipe(model.recipe(moved))
+    np.testing.assert_array_equal(model.edited(again), model.edited(moved))
+
+
+def test_a_conditional_model_takes_a_class_and_refuses_one_it_lacks(conditional_dcgan_file):
+    space = Workspace(ModelSource(checkpoint=conditional_dcgan_file, options={"classes": "4"}))
+    view, _ = space.first_view()
+    model = space.model(view.model)
+    assert model.conditional and view.chosen_class.index == 0
+    other = space.with_class(view, "3")
+    assert not np.array_equal(model.sample(other).original, model.sample(view).original)
+    with pytest.raises(SefaZooError, match="class 4 is out of range"):
+        space.with_class(view, "4")

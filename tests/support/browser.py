@@ -64,11 +64,12 @@ class EditorProcess:
     """``sefa-zoo editor ARGS --no-browser`` on a free port, in a folder of its own (its
     working directory, HOME and TMPDIR are under ``home``), stopped with Ctrl-C."""
 
-    def __init__(self, home: Path, *args: str) -> None:
+    def __init__(self, home: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.home = home
         for name in ("cwd", "home", "tmp"):
             (home / name).mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "HOME": str(home / "home"), "TMPDIR": str(home / "tmp"), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **(env or {}), "HOME": str(home / "home"), "TMPDIR": str(home / "tmp"),
+               "PYTHONUNBUFFERED": "1"}
         self.log = home / "editor.log"
         command = [sys.executable, "-m", "sefa_zoo", "editor", *args, "--no-browser", "--port", str(free_port())]
         with self.log.open("wb") as log:
