@@ -11,6 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from sefa_zoo import SefaZooError, factorize_file, save_bank
 from sefa_zoo.cli.evaluate import evaluate
@@ -21,6 +22,7 @@ from sefa_zoo.evaluation import (
 
 from support.direction_toys import ARCHITECTURE_CASES, architecture_fixtures, random_bank  # noqa: F401
 from support.editing_toys import command_runner, fake_wplus, folder_contents  # noqa: F401  (fixtures)
+from support.scoring_toys import ScorerPlugin, answering, brightness_scorer
 
 run = command_runner(evaluate=evaluate)
 SMALL = EvaluationSettings(samples=5, distance=2.0, seed=3, num_random=4, batch_size=2)
@@ -220,3 +222,67 @@ def test_the_heatmap_colours_each_cell_by_its_sign_and_size():
     assert 200 < pale[0] < 255 and pale[1] < pale[0] and pale[2] < pale[0]
     with pytest.raises(ValueError):
         draw_heatmap(values, ["a 0"], ["x", "y"], "title")
+
+
+def direct_rescoring(generator, codes, direction, layers, distance, scorer):
+    """mean over seeds of score(edited) - score(original), per attribute, computed directly."""
+    moved = codes.clone()
+    moved[:, list(layers)] += distance * torch.from_numpy(np.asarray(direction, dtype=np.float32))
+    before, after = scorer.score(generator.synthesize(codes)), scorer.score(generator.synthesize(moved))
+    return np.array([np.mean(after[a] - before[a]) for a in scorer.attributes])
+
+
+def test_rescoring_is_the_mean_score_change_also_in_spreads(fake_wplus):
+    scorer = brightness_scorer()
+    generator = open_generator(fake_wplus).generator
+    bank = factorize_file(fake_wplus, layers="1-2")
+    evaluation = evaluate_banks(generator, [("b", bank)], settings=SMALL, scorer=scorer)
+    result = evaluation.banks[0]
+    codes = codes_from_seeds(generator, SMALL.seeds)
+    assert evaluation.attributes == ("brightness", "redness")
+    for i in range(bank.k):
+        np.testing.assert_allclose(result.rescoring[i],
+                                   direct_rescoring(generator, codes, bank.directions[i], (1, 2), 2.0, scorer),
+                                   rtol=1e-5, atol=1e-7)
+    originals = scorer.score(generator.synthesize(codes))
+    spread = np.array([np.std(originals[a]) for a in scorer.attributes])
+    np.testing.assert_allclose(evaluation.score_spread, spread, rtol=1e-6)
+    np.testing.assert_allclose(evaluation.normalized_rescoring(result), result.rescoring / spread, rtol=1e-6)
+    randoms = random_directions(bank.latent_dim, 4, seed=3)
+    expected = np.mean([np.abs(direct_rescoring(generator, codes, v, (1, 2), 2.0, scorer)) for v in randoms], axis=0)
+    np.testing.assert_allclose(result.baselines[0].mean_abs_rescoring, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_the_command_rescores_with_a_registered_scorer(fake_wplus, register_plugin, tmp_path):
+    register_plugin(ScorerPlugin(brightness_scorer()), "toy-scorers")
+    bank = save_bank(factorize_file(fake_wplus), tmp_path / "all.safetensors")
+    out = tmp_path / "evaluation"
+    result = run("evaluate", "--checkpoint", fake_wplus, "-b", bank, "-n", 3, "--random", 2, "--top", 3,
+                 "--scorer", "toy-light", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "re-scoring (toy-light)" in result.stdout
+    assert sorted(path.name for path in out.iterdir()) == [
+        "evaluation.json", "image_change.csv", "rescoring.csv", "rescoring.png"]
+    rows = read_csv(out / "rescoring.csv")
+    assert [(row["direction"], row["attribute"]) for row in rows] == [
+        (str(i), attribute) for i in range(3) for attribute in ("brightness", "redness")]
+    report = json.loads((out / "evaluation.json").read_text())
+    first = report["banks"][0]["directions"][0]
+    assert first["rescoring"]["brightness"] == pytest.approx(float(rows[0]["change"]))
+    assert first["rescoring_in_spreads"]["brightness"] == pytest.approx(
+        float(rows[0]["change"]) / report["score_spread"]["brightness"])
+    with Image.open(out / "rescoring.png") as image:
+        assert image.format == "PNG" and image.height > 3 * 22
+    result = run("evaluate", "--checkpoint", fake_wplus, "-b", bank, "-n", 2, "--scorer", "toy-lite", "-o", out)
+    assert result.exit_code == 1
+    assert result.stderr == "Error: unknown scorer 'toy-lite' (did you mean toy-light?)\n"
+
+
+def test_a_scorer_that_fails_is_a_one_line_error_naming_it(fake_wplus, register_plugin, tmp_path):
+    register_plugin(ScorerPlugin(answering(lambda images: {"a": np.zeros(len(images) + 1)})), "toy-scorers")
+    bank = save_bank(factorize_file(fake_wplus), tmp_path / "all.safetensors")
+    result = run("evaluate", "--checkpoint", fake_wplus, "-b", bank, "-n", 2, "--scorer", "toy-answer",
+                 "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: scorer 'toy-answer' returned scores of shape")
+    assert not (tmp_path / "out").exists()
