@@ -384,13 +384,18 @@ def evaluate_banks(
             original_scores.append(before)
         advance(len(codes))
         for key, bank, index in planned:
-            moved = edited_codes(codes, bank, {index: settings.distance}, layers=bank.layers_of(index) or None)
+            moved = _moved_codes(codes, bank, index, settings.distance)
             images = synthesize_codes(generator, moved, **render)
             after = _scores(scorer, images)
             sums[key].add(_image_change(images, originals),
                           None if after is None else _score_change(scorer, after, before).sum(axis=0))
             advance(len(codes))
     return _evaluation(banks, settings, scorer, plan, model, moves, sums, original_scores)
+
+
+def _moved_codes(codes: torch.Tensor, bank: DirectionBank, index: int, distance: float) -> torch.Tensor:
+    """``codes`` moved ``distance`` latent units along direction ``index``, on its layers, as edits move them."""
+    return edited_codes(codes, bank, {index: distance}, layers=bank.layers_of(index) or None)
 
 
 def _image_change(images: torch.Tensor, originals: torch.Tensor) -> float:

@@ -286,3 +286,14 @@ def test_a_scorer_that_fails_is_a_one_line_error_naming_it(fake_wplus, register_
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1].startswith("Error: scorer 'toy-answer' returned scores of shape")
     assert not (tmp_path / "out").exists()
+
+
+def test_units_are_latent_whatever_the_method(fake_wplus):
+    """A GANSpace bank's edits count in standard deviations; its evaluation is per unit of latent
+    distance all the same, as every other bank's and the random directions'."""
+    generator = open_generator(fake_wplus).generator
+    sefa = factorize_file(fake_wplus).top(3)
+    ganspace = replace(sefa, method="ganspace", eigenvalues=np.array([9.0, 4.0, 0.25]), eigenvalue_total=20.0,
+                       mean=np.zeros(sefa.latent_dim, dtype=np.float32))
+    evaluation = evaluate_banks(generator, [("sefa", sefa), ("ganspace", ganspace)], settings=SMALL)
+    np.testing.assert_allclose(evaluation.banks[1].image_change, evaluation.banks[0].image_change, rtol=1e-6)
