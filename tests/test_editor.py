@@ -17,7 +17,7 @@ from sefa_zoo.editor.pictures import grid
 from sefa_zoo.editor.session import MAX_SEEDS, MAX_SLIDERS, ModelSource, Workspace, parse_seeds
 from sefa_zoo.outputs.imaging import to_uint8
 
-from support.editing_toys import conditional_dcgan_file, dcgan_file  # noqa: F401  (fixtures)
+from support.editing_toys import conditional_dcgan_file, dcgan_file, fake_wplus  # noqa: F401  (fixtures)
 
 DEMO = "stylegan2-shapes"
 
@@ -260,3 +260,45 @@ def test_a_conditional_model_takes_a_class_and_refuses_one_it_lacks(conditional_
     assert not np.array_equal(model.sample(other).original, model.sample(view).original)
     with pytest.raises(SefaZooError, match="class 4 is out of range"):
         space.with_class(view, "4")
+
+
+def test_another_catalogue_model_opens_beside_the_first(fake_wplus):
+    space = Workspace(ModelSource(name=DEMO))
+    demo, _ = space.first_view()
+    other = space.view_of("fake-wplus")
+    assert other.model == "fake-wplus" and other.bank.architecture == "fakewplus"
+    assert space.model("fake-wplus").generator is not space.model(DEMO).generator
+    moved = replace(other, distances=(1.0,) + other.distances[1:])
+    assert not np.array_equal(space.model("fake-wplus").edited(moved), space.model("fake-wplus").sample(other).original)
+    assert space.model(DEMO).edited(demo).shape == (32, 32, 3)
+    with pytest.raises(SefaZooError, match="no-such-model"):
+        space.view_of("no-such-model")
+
+
+def test_opening_a_model_holds_up_only_the_tabs_waiting_for_it(fake_wplus, monkeypatch):
+    import threading
+
+    from support.editing_toys import FakeWPlus
+
+    space = Workspace(ModelSource(name=DEMO))
+    space.model(DEMO)
+    entered, release = threading.Event(), threading.Event()
+    build = FakeWPlus.build_generator
+
+    def slow_build(self, checkpoint, *, layout=None, device="cpu"):  # a download that takes its time
+        entered.set()
+        release.wait(10)
+        return build(self, checkpoint, layout=layout, device=device)
+
+    monkeypatch.setattr(FakeWPlus, "build_generator", slow_build)
+    opener = threading.Thread(target=space.model, args=("fake-wplus",))
+    opener.start()
+    try:
+        assert entered.wait(10)
+        demo_served = threading.Event()
+        threading.Thread(target=lambda: (space.model(DEMO), demo_served.set()), daemon=True).start()
+        assert demo_served.wait(5)
+    finally:
+        release.set()
+        opener.join()
+    assert space.model("fake-wplus").loaded.architecture == "fakewplus"

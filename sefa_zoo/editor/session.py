@@ -230,11 +230,18 @@ class Workspace:
         self.first = first
         self.bank_files = {str(path): path for path in banks}
         self._models: dict[str, OpenModel] = {}
-        self._opening = threading.Lock()
+        self._openings: dict[str, threading.Lock] = {}
+        self._openings_guard = threading.Lock()
 
     def model(self, key: str) -> OpenModel:
-        """The open model ``key`` (a catalogue name, or the first model's label), opened on first use."""
-        with self._opening:
+        """The open model ``key`` (a catalogue name, or the first model's label), opened on first use.
+        Opening one (a download, maybe) holds up only the tabs that wait for that model."""
+        found = self._models.get(key)
+        if found is not None:
+            return found
+        with self._openings_guard:
+            opening = self._openings.setdefault(key, threading.Lock())
+        with opening:
             if key not in self._models:
                 source = self.first if key == self.first.label else ModelSource(name=key)
                 self._models[key] = OpenModel(key, source, _open(source))
