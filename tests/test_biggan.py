@@ -33,6 +33,7 @@ from sefa_zoo import (
 )
 from sefa_zoo.cli.main import app
 from sefa_zoo.plugins import get_registry
+from support.projections import torch_matrices
 
 CONFIG = small_config()
 Z_DIM, CH = CONFIG["z_dim"], CONFIG["channel_width"]
@@ -138,7 +139,7 @@ def test_layer_specs_and_options(folder):
     with pytest.raises(LayerSpecError, match="the only valid index is 0"):
         factorize_checkpoint(checkpoint, layers="1")
     with pytest.raises(LayerSpecError, match="one latent index, 0"):
-        BigGANDeep().projection(checkpoint, [0, 1])
+        torch_matrices(BigGANDeep().projection(checkpoint, [0, 1]))
     with pytest.raises(SefaZooError, match="'biggan-deep' has no option 'torgb'"):
         BigGANDeep().layers(checkpoint, torgb="all")
     with pytest.raises(SefaZooError, match="must be 'gen_z' or 'all-conditional', not 'every'"):
@@ -152,7 +153,7 @@ def test_layer_specs_and_options(folder):
 
 def test_projection_is_the_z_columns_of_the_spectrally_normalised_gen_z(folder):
     state = small_state()
-    (matrix,) = BigGANDeep().projection(sefa_zoo.open_checkpoint(folder), [0])
+    (matrix,) = torch_matrices(BigGANDeep().projection(sefa_zoo.open_checkpoint(folder), [0]))
     weight = sn_reference(state["generator.gen_z.weight_orig"], state["generator.gen_z.weight_u"],
                           state["generator.gen_z.weight_v"])
     assert matrix.shape == (GEN_Z_ROWS, Z_DIM)
@@ -163,7 +164,7 @@ def test_sigma_comes_from_the_stored_u_and_v_not_from_the_weight(config_file):
     state = small_state()
     u, v = state["generator.gen_z.weight_u"], state["generator.gen_z.weight_v"]
     state["generator.gen_z.weight_u"] = torch.nn.functional.normalize(u + 0.5 * torch.ones_like(u), dim=0)
-    (matrix,) = BigGANDeep().projection(with_config(state, config_file), [0])
+    (matrix,) = torch_matrices(BigGANDeep().projection(with_config(state, config_file), [0]))
     orig = state["generator.gen_z.weight_orig"]
     sigma = state["generator.gen_z.weight_u"] @ orig @ v
     torch.testing.assert_close(matrix, orig[:, :Z_DIM] / sigma, rtol=1e-6, atol=0)
@@ -173,7 +174,7 @@ def test_sigma_comes_from_the_stored_u_and_v_not_from_the_weight(config_file):
 def test_all_conditional_stacks_the_z_columns_of_every_scale_and_offset(folder):
     state = small_state()
     checkpoint = sefa_zoo.open_checkpoint(folder)
-    (matrix,) = BigGANDeep().projection(checkpoint, [0], projection="all-conditional")
+    (matrix,) = torch_matrices(BigGANDeep().projection(checkpoint, [0], projection="all-conditional"))
     parts = [spectral_normalized(checkpoint, "generator.gen_z")[:, :Z_DIM]]
     for prefix in block_prefixes(CONFIG):
         for k in range(4):
@@ -195,7 +196,7 @@ def test_projection_reads_only_the_tensors_it_needs(config_file):
 
     checkpoint = Checkpoint({k: tuple(v.shape) for k, v in state.items()}, loader)
     checkpoint.companions = {"config.json": config_file}
-    BigGANDeep().projection(checkpoint, [0])
+    torch_matrices(BigGANDeep().projection(checkpoint, [0]))
     assert sorted(requested) == ["generator.gen_z.weight_orig", "generator.gen_z.weight_u", "generator.gen_z.weight_v"]
 
 
@@ -402,14 +403,14 @@ def test_nan_in_gen_z_names_the_tensor(config_file):
     state["generator.gen_z.weight_orig"] = state["generator.gen_z.weight_orig"].clone()
     state["generator.gen_z.weight_orig"][0, 0] = float("nan")
     with pytest.raises(sefa_zoo.CheckpointError, match="'generator.gen_z.weight_orig' holds NaN"):
-        BigGANDeep().projection(with_config(state, config_file), [0])
+        torch_matrices(BigGANDeep().projection(with_config(state, config_file), [0]))
 
 
 def test_a_zero_sigma_is_named(config_file):
     state = small_state()
     state["generator.gen_z.weight_u"] = torch.zeros(GEN_Z_ROWS)
     with pytest.raises(SefaZooError, match="'generator.gen_z' has spectral norm 0.0"):
-        BigGANDeep().projection(with_config(state, config_file), [0])
+        torch_matrices(BigGANDeep().projection(with_config(state, config_file), [0]))
 
 
 # --- the command line ---------------------------------------------------------------------------

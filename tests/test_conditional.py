@@ -33,6 +33,7 @@ from sefa_zoo.outputs.animation import sweep_captions
 from sefa_zoo.outputs.grids import label_font, overview_grid
 from sefa_zoo.outputs.rendered import RenderedEdits
 from sefa_zoo.outputs.report import html_report
+from support.projections import torch_matrices
 
 from support.editing_toys import (  # noqa: F401  (fixtures)
     CLASS_NAMES,
@@ -272,7 +273,7 @@ def test_dcgan_classes_option_factorizes_the_z_columns_only(conditional_dcgan_fi
     assert (layer.latent_dim, layer.outputs, layer.latent_part) == (6, 8 * 4 * 4, Z_PART)
     (whole,) = dcgan.layers(checkpoint)
     assert (whole.latent_dim, whole.latent_part) == (10, "")
-    (matrix,) = dcgan.projection(checkpoint, [0], classes=4)
+    (matrix,) = torch_matrices(dcgan.projection(checkpoint, [0], classes=4))
     weight = checkpoint["main.0.weight"]
     torch.testing.assert_close(matrix, weight[:6].reshape(6, -1).T)
     for bad in ("0", "10", "-1", "four", "1.5", True, "9" * 5000):

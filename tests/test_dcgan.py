@@ -25,6 +25,7 @@ from sefa_zoo import (
     open_checkpoint,
 )
 from sefa_zoo_plugins.dcgan import DCGAN, DCGANGenerator, random_dcgan_state
+from support.projections import torch_matrices
 
 NZ, NGF, NC, NDF = 16, 8, 3, 8
 
@@ -177,7 +178,7 @@ def test_training_checkpoint_picks_the_generator_not_the_discriminator():
     assert checkpoint.objects["epoch"] == 3
     assert checkpoint.shape("netD_state_dict.main.0.weight") == (NDF, NC, 4, 4)
     assert DCGAN().locate(checkpoint).prefix == "netG_state_dict."
-    (matrix,) = DCGAN().projection(checkpoint, [0])
+    (matrix,) = torch_matrices(DCGAN().projection(checkpoint, [0]))
     assert torch.equal(matrix, generator_state["main.0.weight"].reshape(NZ, -1).T)
 
 
@@ -244,7 +245,7 @@ def test_several_generators_need_the_prefix_option():
     assert DCGAN().detect(checkpoint) == "tutorial"
     with pytest.raises(LayoutError, match=r"several DCGAN generators \(under 'netG\.', 'netG_ema\.module\.'\)"):
         DCGAN().layers(checkpoint)
-    (matrix,) = DCGAN().projection(checkpoint, [0], prefix="netG_ema.module")
+    (matrix,) = torch_matrices(DCGAN().projection(checkpoint, [0], prefix="netG_ema.module"))
     assert torch.equal(matrix, second["main.0.weight"].reshape(NZ, -1).T)
     bank = factorize_checkpoint(checkpoint, options={"prefix": "netG."}, k=3)
     assert bank.architecture == "dcgan"
@@ -269,19 +270,19 @@ def test_projection_is_main0_reshaped_and_reads_only_that_tensor():
     arch = DCGAN()
     (layer,) = arch.layers(checkpoint)
     assert (layer.index, layer.name, layer.shape, layer.level, layer.kind) == (0, "main.0", (64 * 16, NZ), 4, "dense")
-    (matrix,) = arch.projection(checkpoint, [0])
+    (matrix,) = torch_matrices(arch.projection(checkpoint, [0]))
     weight = state["state_dict.module.main.0.weight"]
     assert matrix.shape == (64 * 16, NZ)
     assert torch.equal(matrix, weight.reshape(NZ, -1).T)
     assert requested == ["state_dict.module.main.0.weight"]
     assert arch.layer_groups(1) == {}
     with pytest.raises(LayerSpecError, match="index 0; got index 1"):
-        arch.projection(checkpoint, [0, 1])
+        torch_matrices(arch.projection(checkpoint, [0, 1]))
 
 
 def test_projection_is_the_linear_map_the_first_layer_applies_to_z():
     checkpoint = in_memory(small_state())
-    (matrix,) = DCGAN().projection(checkpoint, [0])
+    (matrix,) = torch_matrices(DCGAN().projection(checkpoint, [0]))
     generator = DCGAN().build_generator(checkpoint)
     z = torch.randn(5, NZ, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
@@ -376,7 +377,7 @@ def test_unexpected_tensor_under_the_prefix_names_file_and_key():
     state["main.0.bias"] = torch.zeros(64)
     checkpoint = in_memory({"netG": state}, path=Path("/models/G.pth"))
     assert DCGAN().detect(checkpoint) == "tutorial"  # the projection does not need the bias
-    DCGAN().projection(checkpoint, [0])
+    torch_matrices(DCGAN().projection(checkpoint, [0]))
     with pytest.raises(LayoutError, match=r"^/models/G\.pth: .*unexpected key 'netG\.main\.0\.bias'$"):
         DCGAN().build_generator(checkpoint)
 
@@ -434,7 +435,7 @@ def test_saved_files_in_every_wrapper_load_detect_and_render(wrapper, legacy, tm
     found, layout = detect(checkpoint)
     assert (found.name, layout) == ("dcgan", "tutorial")
     assert DCGAN().locate(checkpoint).prefix == prefix
-    (matrix,) = DCGAN().projection(checkpoint, [0])
+    (matrix,) = torch_matrices(DCGAN().projection(checkpoint, [0]))
     assert torch.equal(matrix, state["main.0.weight"].reshape(NZ, -1).T)
     generator = DCGAN().build_generator(checkpoint)
     z = torch.randn(2, NZ, generator=torch.Generator().manual_seed(12))

@@ -17,6 +17,7 @@ from sefa_zoo.cli.main import app
 from sefa_zoo.plugins import get_registry
 from sefa_zoo_plugins.pggan import PGGAN, pggan_widths, random_pggan_state, save_pggan
 from sefa_zoo_plugins.pggan.fixtures import random_discriminator_state
+from support.projections import torch_matrices
 
 Z_DIM, RESOLUTION = 16, 32
 SMALL = {"z_dim": Z_DIM, "channel_base": 256, "channel_max": 32}
@@ -96,7 +97,7 @@ def test_layer_specs_options_and_groups():
     with pytest.raises(LayerSpecError, match="group"):
         factorize_checkpoint(checkpoint, layers="top")
     with pytest.raises(LayerSpecError, match="index 0; got index 1"):
-        PGGAN().projection(checkpoint, [0, 1])
+        torch_matrices(PGGAN().projection(checkpoint, [0, 1]))
     with pytest.raises(SefaZooError, match="architecture 'pggan' has no option 'torgb'"):
         PGGAN().layers(checkpoint, torgb="all")
     with pytest.raises(LayoutError, match="has no layout 'rosinality'"):
@@ -116,7 +117,7 @@ def test_projection_is_the_release_reshape_and_reads_only_layer0():
         return state[name]
 
     checkpoint = Checkpoint({k: tuple(v.shape) for k, v in state.items()}, loader)
-    (matrix,) = PGGAN().projection(checkpoint, [0])
+    (matrix,) = torch_matrices(PGGAN().projection(checkpoint, [0]))
     weight = state["generator_smooth.layer0.weight"]
     assert matrix.shape == (16 * 32, Z_DIM)
     np.testing.assert_array_equal(matrix.double().numpy(), release_transposed(weight).T)
@@ -127,7 +128,7 @@ def test_projection_is_the_release_reshape_and_reads_only_layer0():
 
 def test_projection_is_the_linear_map_layer0_applies_to_the_code():
     checkpoint = in_memory(small_state(seed=3))
-    (matrix,) = PGGAN().projection(checkpoint, [0])
+    (matrix,) = torch_matrices(PGGAN().projection(checkpoint, [0]))
     generator = PGGAN().build_generator(checkpoint)
     codes = generator.map(torch.randn(5, Z_DIM, generator=torch.Generator().manual_seed(4)))
     layer0 = generator.layer0
@@ -156,7 +157,7 @@ def test_factorize_file_gives_the_release_directions(files, layout):
 def test_the_ema_generator_is_the_one_factorized(files):
     checkpoint = sefa_zoo.open_checkpoint(files["genforce"])
     assert not torch.equal(checkpoint["generator.layer0.weight"], checkpoint["generator_smooth.layer0.weight"])
-    (matrix,) = PGGAN().projection(checkpoint, [0])
+    (matrix,) = torch_matrices(PGGAN().projection(checkpoint, [0]))
     assert torch.equal(matrix.T, torch.from_numpy(release_transposed(small_state()["layer0.weight"])).float())
 
 

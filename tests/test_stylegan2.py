@@ -10,6 +10,7 @@ import torch.nn.functional as F
 import sefa_zoo
 from sefa_zoo import Checkpoint, LayerSpecError, LayoutError, SefaZooError, factorize, factorize_checkpoint
 from sefa_zoo_plugins.stylegan2 import StyleGAN2, random_stylegan2_state, stylegan2_state_dict
+from support.projections import torch_matrices
 
 # Where each layout's loader puts the generator (open_checkpoint flattens containers this way).
 PREFIXES = {"rosinality": "g_ema.", "nvidia": "G_ema.", "nvidia-tf": "Gs.", "genforce": "generator_smooth.",
@@ -123,10 +124,10 @@ def test_projection_is_the_stored_affine_weight(state, layout):
     arch = StyleGAN2()
     checkpoint = as_checkpoint(state, layout)
     names = [layer.name for layer in arch.layers(checkpoint)]
-    matrices = arch.projection(checkpoint, [0, 3, 7])
+    matrices = torch_matrices(arch.projection(checkpoint, [0, 3, 7]))
     for matrix, expected in zip(matrices, logical_affine(state, [names[0], names[3], names[7]]), strict=True):
         assert torch.equal(matrix, expected)
-    shared = arch.projection(checkpoint, [1, 7], torgb="all")
+    shared = torch_matrices(arch.projection(checkpoint, [1, 7], torgb="all"))
     assert torch.equal(shared[0], torch.cat(logical_affine(state, ["4x4.torgb", "8x8.conv0"])))
     assert torch.equal(shared[1], state.tensors["32x32.torgb.affine.weight"])
 
@@ -143,7 +144,7 @@ def test_projection_reads_only_the_selected_tensors(state):
     arch = StyleGAN2()
     arch.layers(checkpoint)
     assert read == []
-    arch.projection(checkpoint, [2, 5])
+    torch_matrices(arch.projection(checkpoint, [2, 5]))
     assert read == ["G_ema.synthesis.b8.conv1.affine.weight", "G_ema.synthesis.b32.conv0.affine.weight"]
 
 
@@ -181,7 +182,7 @@ def test_layer_spec_out_of_range_names_the_valid_range(state):
     with pytest.raises(LayerSpecError, match="0-7"):
         factorize_checkpoint(checkpoint, layers="8")
     with pytest.raises(LayerSpecError, match="0-7"):
-        StyleGAN2().projection(checkpoint, [8])
+        torch_matrices(StyleGAN2().projection(checkpoint, [8]))
 
 
 # ---------------------------------------------------------------- options and layouts
@@ -193,7 +194,7 @@ def test_bad_option_values_are_refused_naming_the_option(state):
     with pytest.raises(SefaZooError, match="torgb='some'.*final or all"):
         arch.layers(checkpoint, torgb="some")
     with pytest.raises(SefaZooError, match="no option 'rgb'.*torgb"):
-        arch.projection(checkpoint, [0], rgb="all")
+        torch_matrices(arch.projection(checkpoint, [0], rgb="all"))
     assert set(StyleGAN2.options) == {"torgb"}
 
 
@@ -244,11 +245,11 @@ def test_ema_weights_are_preferred(state):
     training = tiny_state(seed=5)
     tensors = {"g." + k: v for k, v in stylegan2_state_dict(training, "rosinality").items()}
     tensors.update({"g_ema." + k: v for k, v in stylegan2_state_dict(state, "rosinality").items()})
-    matrices = StyleGAN2().projection(Checkpoint.from_tensors(tensors), [0])
+    matrices = torch_matrices(StyleGAN2().projection(Checkpoint.from_tensors(tensors), [0]))
     assert torch.equal(matrices[0], state.tensors["4x4.conv.affine.weight"])
     tensors = {"generator." + k: v for k, v in stylegan2_state_dict(training, "genforce").items()}
     tensors.update({"generator_smooth." + k: v for k, v in stylegan2_state_dict(state, "genforce").items()})
-    matrices = StyleGAN2().projection(Checkpoint.from_tensors(tensors), [0])
+    matrices = torch_matrices(StyleGAN2().projection(Checkpoint.from_tensors(tensors), [0]))
     assert torch.equal(matrices[0], state.tensors["4x4.conv.affine.weight"])
 
 

@@ -28,6 +28,7 @@ from sefa_zoo_plugins.stylegan2 import (
 )
 from sefa_zoo_plugins.stylegan2.nvidia_tf import discriminator, generator
 from sefa_zoo_plugins.stylegan2.reader import read_conv_clamp
+from support.projections import torch_matrices
 
 
 def tiny_state(**kwargs):
@@ -70,7 +71,7 @@ def test_style_layers_are_the_mod_weights_transposed(state, tf_file):
         "32x32.torgb"]
     assert [layer.index for layer in table] == list(range(8))
     assert checkpoint.shape("Gs.synthesis.8x8/Conv0_up/mod_weight") == (12, 16)  # (w_dim, C), as TensorFlow stores it
-    matrices = StyleGAN2().projection(checkpoint, [layer.index for layer in table])
+    matrices = torch_matrices(StyleGAN2().projection(checkpoint, [layer.index for layer in table]))
     for layer, matrix in zip(table, matrices):
         assert torch.equal(matrix, state.tensors[f"{layer.name}.affine.weight"]), layer.name
         assert (layer.outputs, layer.latent_dim) == tuple(matrix.shape)
@@ -95,7 +96,7 @@ def test_only_gs_is_read(state, tmp_path):
     # G (the training copy) differs from Gs; the layout reads Gs.
     checkpoint = open_checkpoint(save_stylegan2(state, tmp_path / "tf.pkl", "nvidia-tf"))
     assert not torch.equal(checkpoint["G.synthesis.4x4/Conv/mod_weight"], checkpoint["Gs.synthesis.4x4/Conv/mod_weight"])
-    assert torch.equal(StyleGAN2().projection(checkpoint, [0])[0], state.tensors["4x4.conv.affine.weight"])
+    assert torch.equal(torch_matrices(StyleGAN2().projection(checkpoint, [0]))[0], state.tensors["4x4.conv.affine.weight"])
 
 
 @pytest.mark.parametrize("layout", ["rosinality", "nvidia", "genforce", "sefa-zoo"])

@@ -28,6 +28,7 @@ from sefa_zoo import (
 )
 from sefa_zoo.catalogue import get_entry
 from sefa_zoo.cli.main import app
+from support.projections import torch_matrices
 
 CONFIGS = ("T", "R")
 NUM_WS = 16
@@ -107,21 +108,21 @@ def test_projection_is_the_stored_affine_weight_and_reads_only_it(states, config
     tensors = {"G_ema." + k: v for k, v in state.tensors.items()}
     checkpoint = Checkpoint({k: tuple(v.shape) for k, v in tensors.items()}, lambda n: read.append(n) or tensors[n])
     table = StyleGAN3().layers(checkpoint)
-    matrices = StyleGAN3().projection(checkpoint, [1, 15])
+    matrices = torch_matrices(StyleGAN3().projection(checkpoint, [1, 15]))
     assert read == [f"G_ema.synthesis.{table[0].name}.affine.weight", f"G_ema.synthesis.{table[-1].name}.affine.weight"]
     assert torch.equal(matrices[0], state.tensors[f"synthesis.{table[0].name}.affine.weight"])
-    input_matrix = StyleGAN3().projection(checkpoint, [0], input="include")[0]
+    input_matrix = torch_matrices(StyleGAN3().projection(checkpoint, [0], input="include"))[0]
     assert torch.equal(input_matrix, state.tensors["synthesis.input.affine.weight"])
 
 
 def test_index_zero_needs_the_input_option_and_other_indices_are_bounded(states):
     checkpoint = as_checkpoint(states["T"])
     with pytest.raises(LayerSpecError, match="index 0 is the Fourier input's affine.*input=include"):
-        StyleGAN3().projection(checkpoint, [0])
+        torch_matrices(StyleGAN3().projection(checkpoint, [0]))
     with pytest.raises(LayerSpecError, match="index 16 is out of range: valid indices are 1-15"):
-        StyleGAN3().projection(checkpoint, [16])
+        torch_matrices(StyleGAN3().projection(checkpoint, [16]))
     with pytest.raises(LayerSpecError, match="valid indices are 0-15"):
-        StyleGAN3().projection(checkpoint, [16], input="include")
+        torch_matrices(StyleGAN3().projection(checkpoint, [16], input="include"))
 
 
 def test_options_are_checked(states):
@@ -146,7 +147,7 @@ def test_groups_split_the_16_ws_by_frequency(states):
 def test_directions_are_those_of_the_stacked_normalised_affines(states):
     checkpoint = as_checkpoint(states["R"])
     bank = factorize_checkpoint(checkpoint, layers="all")
-    stacked = torch.cat([StyleGAN3().projection(checkpoint, [i])[0] for i in range(1, NUM_WS)])
+    stacked = torch.cat([torch_matrices(StyleGAN3().projection(checkpoint, [i]))[0] for i in range(1, NUM_WS)])
     stacked = stacked / stacked.norm(dim=1, keepdim=True)
     _, vectors = torch.linalg.eigh(stacked.t().double() @ stacked.double())
     top = vectors[:, -1].float().numpy()
@@ -204,7 +205,7 @@ def test_the_ema_generator_is_read(files):
     checkpoint = open_checkpoint(files["T"])
     assert any(k.startswith("G.synthesis.") for k in checkpoint)
     name = StyleGAN3().layers(checkpoint)[0].name
-    assert torch.equal(StyleGAN3().projection(checkpoint, [1])[0], checkpoint[f"G_ema.synthesis.{name}.affine.weight"])
+    assert torch.equal(torch_matrices(StyleGAN3().projection(checkpoint, [1]))[0], checkpoint[f"G_ema.synthesis.{name}.affine.weight"])
 
 
 # ---------------------------------------------------------------- bad files

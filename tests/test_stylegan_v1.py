@@ -28,6 +28,7 @@ from sefa_zoo.catalogue import get_entry
 from sefa_zoo.cli.main import app
 from sefa_zoo_plugins.stylegan import StyleGAN, random_stylegan_state, save_stylegan
 from sefa_zoo_plugins.stylegan2 import random_stylegan2_state, stylegan2_state_dict
+from support.projections import torch_matrices
 
 PREFIXES = ("generator_smooth.", "generator.", "")
 FILE_NAMES = {"genforce": "stylegan_tiny.pth", "huggan": "pytorch_model.bin"}
@@ -140,7 +141,7 @@ def test_projection_is_the_stored_style_weight_and_reads_only_it(state):
     checkpoint = Checkpoint({k: tuple(v.shape) for k, v in tensors.items()}, loader)
     StyleGAN().layers(checkpoint)
     assert read == []
-    matrices = StyleGAN().projection(checkpoint, [0, 5])
+    matrices = torch_matrices(StyleGAN().projection(checkpoint, [0, 5]))
     assert read == ["generator_smooth.synthesis.layer0.style.weight", "generator_smooth.synthesis.layer5.style.weight"]
     assert torch.equal(matrices[1], state["synthesis.layer5.style.weight"])
 
@@ -149,7 +150,7 @@ def test_layer_spec_out_of_range_names_the_valid_range(state):
     with pytest.raises(LayerSpecError, match="0-7"):
         factorize_checkpoint(as_checkpoint(state), layers="8")
     with pytest.raises(LayerSpecError, match="0-7"):
-        StyleGAN().projection(as_checkpoint(state), [8])
+        torch_matrices(StyleGAN().projection(as_checkpoint(state), [8]))
 
 
 def test_options_are_refused(state):
@@ -170,7 +171,7 @@ def test_the_smoothed_generator_is_preferred(state):
     training = tiny_state(seed=3)
     tensors = {"generator." + k: v for k, v in training.items()}
     tensors.update({"generator_smooth." + k: v for k, v in state.items()})
-    (matrix,) = StyleGAN().projection(Checkpoint.from_tensors(tensors), [2])
+    (matrix,) = torch_matrices(StyleGAN().projection(Checkpoint.from_tensors(tensors), [2]))
     assert torch.equal(matrix, state["synthesis.layer2.style.weight"])
 
 

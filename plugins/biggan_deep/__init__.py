@@ -38,9 +38,11 @@ from .layouts import (
     BigGANShape,
     locate,
     looks_like_biggan,
+    spectral_normalized_array,
 )
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from .generator import BigGANGenerator
@@ -123,11 +125,9 @@ class BigGANDeep(Architecture):
         *,
         layout: str | None = None,
         **options: Any,
-    ) -> list[torch.Tensor]:
+    ) -> list[np.ndarray]:
         """For index 0: the z columns of each selected layer's spectrally normalised weight, stacked."""
-        import torch
-
-        from .generator import spectral_normalized
+        import numpy as np
 
         shape, projection = self._located(checkpoint, layout, options)
         for index in indices:
@@ -139,7 +139,7 @@ class BigGANDeep(Architecture):
         if projection == "all-conditional":
             prefixes += [f"{LAYERS}{block.module}.bn_{k}.{which}"
                          for block in shape.blocks for k in range(BN_COUNT) for which in ("scale", "offset")]
-        matrix = torch.cat([spectral_normalized(checkpoint, prefix)[:, : shape.z_dim] for prefix in prefixes])
+        matrix = np.concatenate([spectral_normalized_array(checkpoint, prefix)[:, : shape.z_dim] for prefix in prefixes])
         return [matrix for _ in indices]
 
     def layer_groups(self, num_layers: int) -> dict[str, tuple[int, ...]]:

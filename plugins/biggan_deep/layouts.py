@@ -27,9 +27,12 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sefa_zoo import Checkpoint, LayoutError
+from sefa_zoo import Checkpoint, LayoutError, SefaZooError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LAYOUT = "pretrained-biggan"
 DESCRIPTION = "pytorch-pretrained-BigGAN pytorch_model.bin state dict with its config.json beside it"
@@ -102,6 +105,18 @@ class BigGANShape:
 def sn_names(prefix: str) -> tuple[str, str, str]:
     """The spectral-norm triple of a layer: weight_orig, weight_u, weight_v."""
     return prefix + ".weight_orig", prefix + ".weight_u", prefix + ".weight_v"
+
+
+def spectral_normalized_array(checkpoint: Checkpoint, prefix: str) -> np.ndarray:
+    """``prefix``'s weight as the network uses it, in numpy (float32, as torch computes it):
+    weight_orig / (uᵀ W v), W = weight_orig as (outputs, inputs), u and v the stored vectors."""
+    import numpy as np
+
+    orig, u, v = (checkpoint.array(name).astype(np.float32, copy=False) for name in sn_names(prefix))
+    sigma = np.dot(u, orig.reshape(orig.shape[0], -1) @ v)
+    if not np.isfinite(sigma) or sigma == 0:
+        raise SefaZooError(f"{checkpoint.label}: {prefix!r} has spectral norm {float(sigma)} from its weight_u, weight_v")
+    return orig / sigma
 
 
 def _sn_layer(prefix: str, weight: tuple[int, ...], bias: bool = True) -> Iterator[tuple[str, tuple[int, ...]]]:

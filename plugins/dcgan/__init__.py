@@ -31,6 +31,7 @@ from sefa_zoo import (
 from .shapes import GeneratorShape, find_generators, read_generator
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from .model import DCGANGenerator
@@ -123,7 +124,7 @@ class DCGAN(Architecture):
         *,
         layout: str | None = None,
         **options: Any,
-    ) -> list[torch.Tensor]:
+    ) -> list[np.ndarray]:
         shape = self._generator_shape(checkpoint, layout, options)
         for index in indices:
             if index != 0:
@@ -131,7 +132,7 @@ class DCGAN(Architecture):
         if not indices:
             return []
         z_dim = shape.nz - _num_classes(options.get(CLASSES_OPTION), shape)
-        weight = checkpoint[shape.prefix + "main.0.weight"]
+        weight = checkpoint.array(shape.prefix + "main.0.weight")
         matrix = weight.reshape(shape.nz, -1)[:z_dim].T
         return [matrix for _ in indices]
 

@@ -3,7 +3,9 @@
 The one projection layer is ``layer0``, weight (C, z_dim, 4, 4): a convolution with padding 3
 applied to the pixel-normalised z as a 1x1 map. Its 4x4xC output is a linear map of z, and the
 release takes it as ``weight.flip(2, 3).permute(1, 0, 2, 3).flatten(1)`` = Aᵀ, so A has 16·C rows
-(channel-major, then the 4x4 positions) of width z_dim. Layouts: the genforce ``.pth`` and the
+(channel-major, then the 4x4 positions) of width z_dim. ``projection`` gives A as a numpy view of
+the file's weight, shape (C, 16, z_dim) (rows in that order; the factorizer flattens the leading
+axes), so no copy of the layer is made. Layouts: the genforce ``.pth`` and the
 huggan ``pytorch_model.bin`` (layouts); synthesis at full resolution (generator).
 """
 
@@ -22,9 +24,10 @@ from sefa_zoo import (
     hookimpl,
 )
 
-from .layouts import DESCRIPTION, LAYOUT, LOD, PGGANShape, locate, looks_like_pggan
+from .layouts import DESCRIPTION, FIRST_KERNEL, LAYOUT, LOD, PGGANShape, locate, looks_like_pggan
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from .generator import PGGANGenerator
@@ -85,16 +88,18 @@ class PGGAN(Architecture):
         *,
         layout: str | None = None,
         **options: Any,
-    ) -> list[torch.Tensor]:
-        """A = (the release's Aᵀ)ᵀ: ``layer0.weight.flip(2, 3).permute(1, 0, 2, 3).flatten(1).T``."""
+    ) -> list[np.ndarray]:
+        """A = (the release's Aᵀ)ᵀ = ``layer0.weight.flip(2, 3).permute(1, 0, 2, 3).flatten(1).T``,
+        as a (C, 16, z_dim) view of the weight: rows (channel, then the flipped 4x4 positions)."""
         shape = self.locate(checkpoint, layout, options)
         for index in indices:
             if index != 0:
                 raise LayerSpecError(f"PGGAN has one projection layer, index 0; got index {index}")
         if not indices:
             return []
-        weight = checkpoint[shape.prefix + "layer0.weight"]
-        matrix = weight.flip(2, 3).permute(1, 0, 2, 3).flatten(1).T
+        weight = checkpoint.array(shape.prefix + "layer0.weight")  # (C, z_dim, 4, 4)
+        flipped = weight[:, :, ::-1, ::-1].transpose(0, 2, 3, 1)  # (C, 4, 4, z_dim), a view
+        matrix = flipped.reshape(shape.widths[0], FIRST_KERNEL * FIRST_KERNEL, shape.z_dim)  # (4, 4) merge: a view
         return [matrix for _ in indices]
 
     def layer_groups(self, num_layers: int) -> dict[str, tuple[int, ...]]:

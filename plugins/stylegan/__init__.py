@@ -25,6 +25,7 @@ from sefa_zoo import Architecture, Checkpoint, LayerSpecError, ProjectionLayer, 
 from .layouts import LAYOUT, LAYOUTS, Located, detect, locate
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from .generator import StyleGANGenerator
@@ -77,15 +78,15 @@ class StyleGAN(Architecture):
         *,
         layout: str | None = None,
         **options: Any,
-    ) -> list[torch.Tensor]:
-        """The stored style weight of each index's layer; reads only those tensors."""
+    ) -> list[np.ndarray]:
+        """The stored style weight of each index's layer, as numpy; reads only those tensors."""
         located = self._located(checkpoint, layout, options)
         for index in indices:
             if not 0 <= index < located.num_layers:
                 raise LayerSpecError(
                     f"stylegan layer index {index} is out of range: valid indices are 0-{located.num_layers - 1}"
                 )
-        return [checkpoint[located.prefix + located.layers[index].key] for index in indices]
+        return [checkpoint.array(located.prefix + located.layers[index].key) for index in indices]
 
     def build_generator(
         self,

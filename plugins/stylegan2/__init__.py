@@ -35,6 +35,7 @@ from .demo.scorers import register_scorers  # noqa: F401  (the demo model's exac
 from .layouts import LAYOUTS, Located, StyleSlot, affine_weight, detect, locate
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from .generator import StyleGAN2Generator
@@ -99,8 +100,8 @@ class StyleGAN2(Architecture):
         *,
         layout: str | None = None,
         **options: Any,
-    ) -> list[torch.Tensor]:
-        """One matrix per index; where several style layers share an index (``torgb=all``),
+    ) -> list[np.ndarray]:
+        """One matrix per index, as numpy; where several style layers share an index (``torgb=all``),
         their rows are stacked in execution order. Reads only the selected tensors."""
         located, slots = self._selected(checkpoint, layout, options)
         by_index: dict[int, list[StyleSlot]] = {}
@@ -111,12 +112,12 @@ class StyleGAN2(Architecture):
                 raise LayerSpecError(
                     f"stylegan2 layer index {index} is out of range: valid indices are 0-{located.num_ws - 1}"
                 )
-        import torch
+        import numpy as np
 
         matrices = []
         for index in indices:
             parts = [affine_weight(checkpoint, located, slot) for slot in by_index[index]]
-            matrices.append(parts[0] if len(parts) == 1 else torch.cat(parts, 0))
+            matrices.append(parts[0] if len(parts) == 1 else np.concatenate(parts, 0))
         return matrices
 
     def build_generator(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from sefa_zoo import Checkpoint
 
 if TYPE_CHECKING:
-    import torch
+    import numpy as np
 
 LAYOUTS: Mapping[str, str] = {
     "rosinality": "rosinality/stylegan2-pytorch .pt (a dict with 'g_ema', or a bare generator state dict)",
@@ -239,7 +239,8 @@ def detect(checkpoint: Checkpoint) -> str | None:
     return None
 
 
-def affine_weight(checkpoint: Checkpoint, located: Located, slot: StyleSlot) -> torch.Tensor:
-    """A style layer's affine weight as (outputs x w_dim), whatever the layout stores."""
-    weight = checkpoint[located.prefix + slot.key]
-    return weight.t().contiguous() if located.layout in TRANSPOSED_AFFINE else weight
+def affine_weight(checkpoint: Checkpoint, located: Located, slot: StyleSlot) -> np.ndarray:
+    """A style layer's affine weight as (outputs x w_dim), whatever the layout stores (a
+    transposed one as a view: the factorizer's copy reads it row by row)."""
+    weight = checkpoint.array(located.prefix + slot.key)
+    return weight.T if located.layout in TRANSPOSED_AFFINE else weight

@@ -31,6 +31,7 @@ from sefa_zoo import (
 from .layouts import LAYOUT, LAYOUTS, Located, detect, locate
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from .generator import StyleGAN3Generator
@@ -101,8 +102,8 @@ class StyleGAN3(Architecture):
         *,
         layout: str | None = None,
         **options: Any,
-    ) -> list[torch.Tensor]:
-        """The stored affine weight of each index's layer; reads only those tensors."""
+    ) -> list[np.ndarray]:
+        """The stored affine weight of each index's layer, as numpy; reads only those tensors."""
         located = self._located(checkpoint, layout)
         include_input = _input_option(options) == "include"
         keys = {layer.w_index: f"{layer.module}.affine.weight" for layer in located.layers}
@@ -119,7 +120,7 @@ class StyleGAN3(Architecture):
                 raise LayerSpecError(
                     f"stylegan3 layer index {index} is out of range: valid indices are {first}-{located.num_ws - 1}"
                 )
-        return [checkpoint[located.prefix + keys[index]] for index in indices]
+        return [checkpoint.array(located.prefix + keys[index]) for index in indices]
 
     def layer_groups(self, num_layers: int) -> dict[str, tuple[int, ...]]:
         ends = [*list(GROUP_STARTS.values())[1:], num_layers]
