@@ -118,6 +118,19 @@ class DirectionBank:
             current[index] = _checked_name(name, f"direction {index}'s name")
         return replace(self, direction_names=tuple(current) if any(current) else ())
 
+    def with_direction_layers(self, layers: Mapping[int, Sequence[int]]) -> DirectionBank:
+        """A copy where each direction in ``layers`` edits its own layer indices (sorted, de-duplicated);
+        an empty sequence gives a direction back to the edit's choice; others are kept."""
+        current = [self.layers_of(i) for i in range(self.k)]
+        for index, chosen in layers.items():
+            if type(index) is not int or not 0 <= index < self.k:
+                raise BankError(f"direction {index} does not exist (the bank has directions 0-{self.k - 1})")
+            chosen = list(chosen)
+            if any(type(n) is not int or n < 0 for n in chosen):
+                raise BankError(f"direction {index}'s layers must be whole numbers >= 0, got {chosen}")
+            current[index] = tuple(sorted(set(chosen)))
+        return replace(self, direction_layers=tuple(current) if any(current) else ())
+
     def digest(self) -> str:
         """sha256 of the directions and eigenvalues: the same numbers give the same digest
         whatever the metadata, the file or the time it was saved."""

@@ -429,3 +429,15 @@ def test_optional_tensors_are_checked_from_the_header(tmp_path, name, tensor, me
     path = write_raw(tmp_path / "bad.safetensors", {**raw_bank_tensors(bank), name: tensor}, bank.metadata())
     with pytest.raises(BankError, match=message):
         load_bank(path)
+
+
+def test_with_direction_layers():
+    bank = make_bank(k=3).with_direction_layers({0: [3, 1, 1], 2: range(4, 6)})
+    assert bank.direction_layers == ((1, 3), (), (4, 5))
+    assert bank.with_direction_layers({0: [], 2: ()}).direction_layers == ()
+    with pytest.raises(BankError, match="direction 3 does not exist"):
+        bank.with_direction_layers({3: [0]})
+    with pytest.raises(BankError, match="direction 1's layers must be whole numbers >= 0, got \\[-1\\]"):
+        bank.with_direction_layers({1: [-1]})
+    with pytest.raises(BankError, match="direction 1's layers must be whole numbers"):
+        bank.with_direction_layers({1: [True]})
