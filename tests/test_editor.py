@@ -302,3 +302,20 @@ def test_opening_a_model_holds_up_only_the_tabs_waiting_for_it(fake_wplus, monke
         release.set()
         opener.join()
     assert space.model("fake-wplus").loaded.architecture == "fakewplus"
+
+
+def test_an_upload_is_read_then_removed_from_the_private_folder_and_nowhere_else(tmp_path):
+    pytest.importorskip("gradio")
+    from sefa_zoo.editor.page import uploaded
+    from sefa_zoo.recipe import RecipeError, load_recipe
+
+    scratch = tmp_path / "scratch"
+    (scratch / "0a1b").mkdir(parents=True)
+    inside, outside = scratch / "0a1b" / "mine.json", tmp_path / "elsewhere.json"
+    for path in (inside, outside):
+        path.write_text("{}")
+        with pytest.raises(RecipeError, match=rf"^{path.name}: ") as error:
+            uploaded(str(path), load_recipe, scratch)
+        assert str(path.parent) not in str(error.value)
+    assert not inside.exists() and outside.exists()
+    assert uploaded(str(outside), lambda path: path.read_text(), scratch) == ("{}", "elsewhere.json")

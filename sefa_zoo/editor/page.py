@@ -63,16 +63,18 @@ def error_line(exc: Exception) -> str:
     return f"Error: {exc}"
 
 
-def uploaded(upload: Any, read: Callable[[Path], Any]) -> tuple[Any, str]:
+def uploaded(upload: Any, read: Callable[[Path], Any], scratch: Path) -> tuple[Any, str]:
     """What ``read`` makes of an uploaded file, and the file's name; errors name the file as the
-    user knows it, and the upload is removed from the private folder at once."""
+    user knows it, and the upload is removed from the private folder at once (only from there:
+    Gradio refuses other paths, and this does not rely on it)."""
     path = Path(upload if isinstance(upload, str) else upload.name)
     try:
         return read(path), path.name
     except SefaZooError as exc:
         raise type(exc)(str(exc).replace(str(path), path.name)) from None
     finally:
-        path.unlink(missing_ok=True)
+        if scratch.resolve() in path.resolve().parents:
+            path.unlink(missing_ok=True)
 
 
 def download(name: str, data: bytes, kind: str) -> str:
@@ -274,7 +276,7 @@ class Page:
         return self.everything(*self.workspace.with_bank_file(view, name))
 
     def on_bank_upload(self, view: View, upload: Any) -> dict:
-        bank, name = uploaded(upload, load_bank)
+        bank, name = uploaded(upload, load_bank, self.scratch)
         return self.everything(*self.workspace.with_bank(view, bank, name))
 
     def on_shown(self, view: View, shown: float) -> dict:
@@ -308,7 +310,7 @@ class Page:
         return self.everything(replace(view, bank=view.bank.with_names({int(index): (name or "").strip()})))
 
     def on_load_recipe(self, view: View, upload: Any) -> dict:
-        recipe, _ = uploaded(upload, load_recipe)
+        recipe, _ = uploaded(upload, load_recipe, self.scratch)
         known = [(view.bank, view.bank_file)] if view.bank_file else []
         return self.everything(self.workspace.view_of_recipe(recipe, known))
 
