@@ -72,6 +72,21 @@ def test_editor_bad_arguments_are_one_line_errors(args, message, monkeypatch, tm
     assert message in result.output
 
 
+def test_a_bank_for_another_model_stops_the_editor_before_it_serves(monkeypatch, tmp_path):
+    import importlib.util
+
+    from sefa_zoo import factorize_model
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: real("json") if name == "gradio" else real(name, *a))
+    bank = replace(factorize_model(DEMO, layers="top", k=2, progress=False), architecture="pggan")
+    path = save_bank(bank, tmp_path / "pggan.safetensors")
+    result = CliRunner().invoke(app, ["editor", "--bank", str(path), "--no-browser"])
+    assert result.exit_code == 1
+    assert result.output == (f"Error: direction bank of {DEMO!r} was computed for architecture 'pggan', "
+                             "but the model is 'stylegan2'\n")
+
+
 @pytest.fixture(scope="module")
 def workspace():
     return Workspace(ModelSource(name=DEMO))

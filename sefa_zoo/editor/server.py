@@ -33,9 +33,9 @@ def serve(
     os.environ["GRADIO_TEMP_DIR"] = str(scratch)  # read when gradio is first imported
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     try:
+        first, note = workspace.first_view()  # a model or bank that cannot be shown fails before Gradio loads
         from .page import CSS, Page
 
-        first, note = workspace.first_view()
         blocks = Page(workspace, scratch).build(first, note)
         _, address, _ = blocks.launch(
             server_name=host, server_port=port, prevent_thread_lock=True, quiet=True, share=False,
