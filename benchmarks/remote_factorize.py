@@ -113,8 +113,9 @@ def main() -> None:
             f"latency; medians of {args.runs} alternated pairs from an empty cache, ratio per pair. "
             f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}.",
             "",
-            "| file | size MB | remote: read | remote MB | remote GETs | remote s | download MB | download s | time ratio |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| file | size MB | remote: read | remote MB | share of file | remote GETs | remote s | download MB | download s "
+            "| time ratio |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for layout, name in LAYOUTS.items():
             model = f"bench-{layout}"
@@ -127,7 +128,8 @@ def main() -> None:
             size = len(files[name]) / 1e6
             lines.append(
                 f"| {layout} ({Path(name).suffix}) | {size:.1f} | {remote[0][2]} | "
-                f"{statistics.median(r[1] for r in remote) / 1e6:.2f} | {statistics.median(r[3] for r in remote):g} | "
+                f"{statistics.median(r[1] for r in remote) / 1e6:.2f} | "
+                f"{statistics.median(r[1] for r in remote) / len(files[name]):.1%} | {statistics.median(r[3] for r in remote):g} | "
                 f"{statistics.median(r[0] for r in remote):.2f} | "
                 f"{statistics.median(d[1] for d in download) / 1e6:.1f} | {statistics.median(d[0] for d in download):.2f} | "
                 f"{ratio:.2f} |"

@@ -22,7 +22,7 @@ from huggingface_hub.utils import build_hf_headers, http_stream_backoff, httpx
 from ._version import __version__
 from .builtin_fetchers import LIBRARY_NAME, hub_endpoint, hub_file_metadata, transfer_error
 from .checkpoint import Checkpoint
-from .errors import ChecksumMismatchError, CheckpointError, FetchError, NetworkError
+from .errors import CheckpointError, ChecksumMismatchError, FetchError, NetworkError
 from .loading import container_of_head, open_source
 from .sources import HubSource
 
