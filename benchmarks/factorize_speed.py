@@ -78,7 +78,8 @@ def release_path(path):
     ckpt = flatten(LOADERS[container](path), path, container=container)
     arch, layout = sefa_zoo.detect(ckpt)
     table = arch.layers(ckpt, layout=layout)
-    weights = [w.numpy().T for w in arch.projection(ckpt, [l.index for l in table], layout=layout)]
+    matrices = [np.asarray(w) for w in arch.projection(ckpt, [l.index for l in table], layout=layout)]
+    weights = [m.reshape(-1, m.shape[-1]).T for m in matrices]  # PGGAN's (C, 16, z) rows as (C * 16, z)
     weight = np.concatenate(weights, axis=1).astype(np.float32)
     weight = weight / np.linalg.norm(weight, axis=0, keepdims=True)
     values, vectors = np.linalg.eig(weight.dot(weight.T))

@@ -52,7 +52,7 @@ def test_layers_and_projection(mlpgan, checkpoint_file):
     [layer] = mlpgan.layers(checkpoint)
     assert (layer.index, layer.name, layer.shape) == (0, "net.0", (10, 6))
     [matrix] = mlpgan.projection(checkpoint, [0])
-    assert torch.equal(matrix, load_file(checkpoint_file)["net.0.weight"])
+    assert torch.equal(torch.from_numpy(matrix), load_file(checkpoint_file)["net.0.weight"])
     with pytest.raises(LayerSpecError, match="index 3"):
         mlpgan.projection(checkpoint, [3])
     with pytest.raises(SefaZooError, match="no option 'torgb'"):

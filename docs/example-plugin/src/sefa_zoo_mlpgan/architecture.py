@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from sefa_zoo import (
@@ -123,7 +124,7 @@ class MLPGAN(Architecture):
         *,
         layout: str | None = None,
         **options: Any,
-    ) -> list[torch.Tensor]:
+    ) -> list[np.ndarray]:
         found = self.locate(checkpoint, layout, options)
         for index in indices:
             if index != 0:
@@ -131,8 +132,8 @@ class MLPGAN(Architecture):
         if not indices:
             return []
         # nn.Linear stores its weight as (out_features, in_features): already outputs x z_dim.
-        # Only this one tensor is read from the file.
-        weight = checkpoint[found.prefix + FIRST_LAYER + ".weight"]
+        # Only this one tensor is read from the file, as numpy: factorizing needs no torch.
+        weight = checkpoint.array(found.prefix + FIRST_LAYER + ".weight")
         return [weight for _ in indices]
 
     def layer_groups(self, num_layers: int) -> dict[str, tuple[int, ...]]:
