@@ -432,8 +432,9 @@ def _evaluation(
     baselines = {}
     for key, randoms in moves.random_banks.items():
         changes = [sums[("random", key, r)] for r in range(len(randoms))]
+        _, _, layers = key
         baselines[key] = Baseline(
-            layers=tuple(randoms[0].layers_of(0) or randoms[0].layer_indices),
+            layers=tuple(layers),
             image_change=np.array([change.image_change / per_unit for change in changes]),
             rescoring=None if scorer is None else np.stack([c.score_change / settings.samples for c in changes]),
         )

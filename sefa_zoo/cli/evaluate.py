@@ -4,6 +4,8 @@ directions compare; printed, and written as CSV, JSON and a heat-map in one outp
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -125,20 +127,16 @@ def _scorer(name: str | None):
     return get_scorer(name)
 
 
-def _progress(total: int):
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr, gone when the rendering is done; yields advance(n)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    import contextlib
-
-    @contextlib.contextmanager
-    def bar():
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=Console(stderr=True), transient=True) as progress:
-            task = progress.add_task("rendering", total=total)
-            yield lambda n: progress.advance(task, n)
-
-    return bar()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("rendering", total=total)
+        yield lambda n: progress.advance(task, n)
 
 
 def _print_evaluation(evaluation: Evaluation) -> None:
