@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import SefaZooError
@@ -31,13 +31,16 @@ class ScorerError(SefaZooError):
 class Scorer:
     """``score(images)`` -> {attribute: float array (N,)} for each of ``attributes``.
 
-    ``models``: the catalogue models it is meant for (() = any model)."""
+    ``models``: the catalogue models it is meant for (() = any model). ``periods``: the
+    circular attributes and their periods (a hue in turns: 1.0), so that differences are
+    taken the shorter way round (``score_change``)."""
 
     name: str
     attributes: tuple[str, ...]
     score: Callable[[torch.Tensor], Mapping[str, np.ndarray]]
     models: tuple[str, ...] = ()
     description: str = ""
+    periods: Mapping[str, float] = field(default_factory=dict)
 
     def fits(self, model: str | None) -> bool:
         """Whether the scorer is meant for ``model`` (None: a model from no catalogue)."""
@@ -61,6 +64,11 @@ def scorer_problem(scorer: Any) -> str | None:
         return f"{what}: models must be a tuple of catalogue names"
     if not isinstance(scorer.description, str):
         return f"{what}: description must be a string"
+    if not isinstance(scorer.periods, Mapping) or any(
+        name not in scorer.attributes or isinstance(period, bool) or not isinstance(period, (int, float))
+        or not 0 < period < float("inf") for name, period in scorer.periods.items()
+    ):
+        return f"{what}: periods must map some of its attributes to positive finite numbers"
     return None
 
 
@@ -138,6 +146,17 @@ def score_images(scorer: Scorer, images: torch.Tensor) -> dict[str, np.ndarray]:
             raise ScorerError(f"{what} returned NaN or infinite scores for attribute {attribute!r}")
         scores[attribute] = values
     return scores
+
+
+def score_change(scorer: Scorer, attribute: str, after: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """after - before; for a circular attribute, the shorter way round (in [-period/2, period/2))."""
+    import numpy as np
+
+    difference = np.asarray(after, dtype=np.float64) - np.asarray(before, dtype=np.float64)
+    period = scorer.periods.get(attribute)
+    if period is None:
+        return difference
+    return (difference + period / 2) % period - period / 2
 
 
 def _as_array(values: Any, what: str) -> np.ndarray:

@@ -12,7 +12,7 @@ import torch
 
 from sefa_zoo.errors import PluginError
 from sefa_zoo.plugins import get_registry
-from sefa_zoo.scoring import Scorer, ScorerError, get_scorer, score_images, scorer_for, scorers
+from sefa_zoo.scoring import Scorer, ScorerError, get_scorer, score_change, score_images, scorer_for, scorers
 from sefa_zoo_plugins.stylegan2.demo import shapes
 from support.plugin_toys import plugin_warnings
 from support.scoring_toys import ScorerPlugin, answering, brightness_scorer
@@ -35,13 +35,17 @@ def test_a_plugin_registers_scorers_by_name(register_plugin):
     (Scorer("twice", ("a", "a"), len), "scorer 'twice': attributes must be distinct"),
     (Scorer("mute", ("a",), "score"), "scorer 'mute': score must be callable"),
     (Scorer("nowhere", ("a",), len, models="stylegan2-shapes"), "scorer 'nowhere': models must be a tuple"),
+    (Scorer("round", ("a",), len, periods={"b": 1.0}), "scorer 'round': periods must map some of its attributes"),
+    (Scorer("flat", ("a",), len, periods={"a": 0.0}), "scorer 'flat': periods must map some of its attributes"),
+    (Scorer("listy", ("a",), len, periods=[("a", 1.0)]), "scorer 'listy': periods must map some of its attributes"),
 ])
 def test_an_unusable_scorer_is_one_warning_and_ignored(register_plugin, registered, problem):
     register_plugin(ScorerPlugin(registered, brightness_scorer("toy-kept")), "faulty-scorers")
     messages = [m for m in plugin_warnings(get_registry) if "faulty-scorers" in m]
     assert len(messages) == 1 and problem in messages[0] and messages[0].endswith("; ignored")
     assert "toy-kept" in scorers()
-    assert not any(name in scorers() for name in ("", "empty", "listed", "twice", "mute", "nowhere"))
+    assert not any(name in scorers() for name in ("", "empty", "listed", "twice", "mute", "nowhere", "round", "flat",
+                                                  "listy"))
 
 
 def test_a_taken_scorer_name_keeps_the_first(register_plugin):
@@ -117,6 +121,14 @@ def test_the_demo_scorer_measures_the_drawn_factors_exactly():
     for name in shapes.FACTORS:
         tolerance = {"radius": 0.05, "hue": 0.01}.get(name, 0.02)
         np.testing.assert_allclose(scores[name], factors[name].double().numpy(), atol=tolerance, err_msg=name)
+
+
+def test_circular_attributes_change_the_shorter_way_round():
+    scorer = get_scorer("shapes")
+    assert scorer.periods == {"hue": 1.0}
+    np.testing.assert_allclose(score_change(scorer, "hue", np.array([0.02, 0.9]), np.array([0.98, 0.1])),
+                               [0.04, -0.2], atol=1e-12)
+    np.testing.assert_allclose(score_change(scorer, "x", np.array([0.02]), np.array([0.98])), [-0.96])
 
 
 def test_registering_the_demo_scorers_imports_no_torch():

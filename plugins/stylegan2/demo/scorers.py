@@ -34,6 +34,7 @@ def shapes_scorer() -> Scorer:
         models=(shipped.catalogue_entry()["name"],),
         description="the demo model's known factors, measured exactly: disc position x and y and radius in "
         "pixels, hue in turns (circular), background grey in [0, 1]",
+        periods={"hue": 1.0},
     )
 
 
