@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -106,6 +107,13 @@ def test_bad_options_are_one_line_errors(kwargs, message):
     codes, scores, _ = linear_data()
     with pytest.raises(BoundaryError, match=message):
         fit_boundary(codes, scores, **kwargs)
+
+
+def test_without_scikit_learn_the_error_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.svm", None)
+    codes, scores, _ = linear_data(count=200)
+    with pytest.raises(SefaZooError, match=r'^InterFaceGAN boundaries need scikit-learn: pip install "sefa-zoo\[methods\]"$'):
+        fit_boundary(codes, scores, ratio=0.1)
 
 
 def test_scores_that_do_not_vary_have_no_boundary():
