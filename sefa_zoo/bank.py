@@ -132,12 +132,17 @@ class DirectionBank:
         return replace(self, direction_layers=tuple(current) if any(current) else ())
 
     def digest(self) -> str:
-        """sha256 of the directions and eigenvalues: the same numbers give the same digest
-        whatever the metadata, the file or the time it was saved."""
+        """sha256 of what an edit with the bank depends on: the directions and eigenvalues, and
+        the per-direction layers and boundary offsets when set (banks without them keep the digest
+        of their numbers alone); names, provenance and save time never change it."""
         h = hashlib.sha256()
         for array, dtype in ((self.directions, "<f4"), (self.eigenvalues, "<f8")):
             h.update(repr(array.shape).encode())
             h.update(np.ascontiguousarray(array, dtype=dtype).tobytes())
+        if any(self.direction_layers):
+            h.update(json.dumps([list(layers) for layers in self.direction_layers]).encode())
+        if self.offsets is not None:
+            h.update(b"offsets" + np.ascontiguousarray(self.offsets, dtype="<f8").tobytes())
         return h.hexdigest()
 
     def metadata(self) -> dict[str, str]:

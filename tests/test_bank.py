@@ -441,3 +441,16 @@ def test_with_direction_layers():
         bank.with_direction_layers({1: [-1]})
     with pytest.raises(BankError, match="direction 1's layers must be whole numbers"):
         bank.with_direction_layers({1: [True]})
+
+
+def test_digest_covers_what_edits_depend_on():
+    bank = make_bank(k=3)
+    plain = bank.digest()
+    layered = bank.with_direction_layers({1: [2, 3]})
+    assert layered.digest() != plain
+    assert layered.with_direction_layers({1: []}).digest() == plain
+    assert layered.with_direction_layers({1: [2]}).digest() != layered.digest()
+    with_offsets = replace(bank, offsets=np.zeros(3))
+    assert with_offsets.digest() != plain
+    assert replace(bank, offsets=np.ones(3)).digest() != with_offsets.digest()
+    assert replace(bank, mean=np.ones(16, dtype=np.float32), method_info={"samples": 5}).digest() == plain
