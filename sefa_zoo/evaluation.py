@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -414,14 +414,11 @@ def _scores(scorer: Scorer | None, images: torch.Tensor) -> np.ndarray | None:
 
 
 def _score_change(scorer: Scorer, after: np.ndarray, before: np.ndarray) -> np.ndarray:
-    """after - before; a circular attribute's (one with a period) the shorter way round."""
-    change = after - before
-    periods: Mapping[str, float] = getattr(scorer, "periods", {})
-    for a, attribute in enumerate(scorer.attributes):
-        period = periods.get(attribute)
-        if period:
-            change[:, a] = (change[:, a] + period / 2) % period - period / 2
-    return change
+    """after - before per attribute (N, attributes); a circular attribute's the shorter way round."""
+    from .scoring import score_change
+
+    return np.stack([score_change(scorer, attribute, after[:, a], before[:, a])
+                     for a, attribute in enumerate(scorer.attributes)], axis=1)
 
 
 def _evaluation(

@@ -19,6 +19,7 @@ from sefa_zoo.editing import codes_from_seeds, open_generator
 from sefa_zoo.evaluation import (
     EvaluationSettings, cosine_similarities, evaluate_banks, images_to_render, output_files, random_directions,
 )
+from sefa_zoo.scoring import Scorer
 
 from support.direction_toys import ARCHITECTURE_CASES, architecture_fixtures, random_bank  # noqa: F401
 from support.editing_toys import command_runner, fake_wplus, folder_contents  # noqa: F401  (fixtures)
@@ -297,3 +298,24 @@ def test_units_are_latent_whatever_the_method(fake_wplus):
                        mean=np.zeros(sefa.latent_dim, dtype=np.float32))
     evaluation = evaluate_banks(generator, [("sefa", sefa), ("ganspace", ganspace)], settings=SMALL)
     np.testing.assert_allclose(evaluation.banks[1].image_change, evaluation.banks[0].image_change, rtol=1e-6)
+
+
+def test_a_circular_attribute_changes_the_shorter_way_round(fake_wplus):
+    def turns(images):
+        return {"angle": (images.double().flatten(1).mean(dim=1).numpy() * 40) % 1.0}
+
+    scorer = Scorer("toy-circle", ("angle",), turns, periods={"angle": 1.0})
+    generator = open_generator(fake_wplus).generator
+    bank = factorize_file(fake_wplus).top(3)
+    result = evaluate_banks(generator, [("b", bank)], settings=SMALL, scorer=scorer).banks[0]
+    codes = codes_from_seeds(generator, SMALL.seeds)
+    before = turns(generator.synthesize(codes))["angle"]
+    wrapped = []
+    for i in range(bank.k):
+        moved = codes.clone()
+        moved[:, :] += 2.0 * torch.from_numpy(bank.directions[i])
+        plain = turns(generator.synthesize(moved))["angle"] - before
+        shorter = (plain + 0.5) % 1.0 - 0.5
+        assert result.rescoring[i, 0] == pytest.approx(shorter.mean(), abs=1e-6)
+        wrapped.append(not np.allclose(plain, shorter))
+    assert any(wrapped)  # some change went past half a turn: the plain difference would differ
