@@ -7,6 +7,11 @@ then ``codes[:, layers, :] += distance * direction`` on the selected layers only
 is adding to z, so one code path serves every architecture. A combined edit (the editor's
 sliders) adds ``sum(distance * direction)`` over several directions the same way, through
 the same code.
+
+A direction the bank gives its own layers (``bank.layers_of``, GANSpace's E(i, start-end)) is
+added on those, whatever layers the edit chooses. Distances are in the bank's units
+(``distance_units``): standard deviations of the sampled codes for a GANSpace bank of a style
+model, latent units otherwise.
 """
 
 from __future__ import annotations
@@ -136,6 +141,14 @@ def check_bank_fits(bank: DirectionBank, generator: Generator, architecture: str
             f"{where} was computed on layer {max(too_high)}, but the model has only "
             f"{generator.num_layers} layers (0-{generator.num_layers - 1})"
         )
+    _check_own_layers(bank, generator.num_layers, where)
+
+
+def _check_own_layers(bank: DirectionBank, num_layers: int, where: str) -> None:
+    for index, layers in enumerate(bank.direction_layers):
+        if layers and layers[-1] >= num_layers:
+            raise BankError(f"{where}: direction {index} has its own layer {layers[-1]}, but the model has layers "
+                            f"0-{num_layers - 1}")
 
 
 def plan_edits(
@@ -266,35 +279,69 @@ def _checked_distances(bank: DirectionBank, distances: Mapping[int, float]) -> t
     return tuple(sorted(checked.items()))
 
 
-def direction_sum(bank: DirectionBank, distances: Mapping[int, float]) -> np.ndarray:
-    """sum of ``distance * direction`` over ``distances``, float64 (latent_dim,), added up in
-    direction order: the same distances give the same bits whatever order they came in."""
-    total = np.zeros(bank.latent_dim, dtype=np.float64)
+GANSPACE = "ganspace"
+
+
+def distance_units(bank: DirectionBank) -> np.ndarray:
+    """The latent length of one unit of distance along each direction, float64 (k,): for a
+    GANSpace bank of a style model one standard deviation of the sampled codes along it
+    (``sqrt(eigenvalue)``, the unit GANSpace's edits count in); 1 for every other bank (a
+    z-space GANSpace bank's z is standard normal, GANSpace's unit too)."""
+    if bank.method == GANSPACE and bank.latent_space != "z":
+        return np.sqrt(np.clip(bank.eigenvalues.astype(np.float64), 0.0, None))
+    return np.ones(bank.k)
+
+
+def _steps(bank: DirectionBank, distances: Mapping[int, float]) -> Iterator[tuple[int, np.ndarray]]:
+    """(direction, distance * unit * direction) in float64 for each non-zero distance, in direction order."""
+    units = distance_units(bank)
     for index, distance in _checked_distances(bank, distances):
         if distance:
-            total += distance * bank.directions[index].astype(np.float64)
+            yield index, (distance * units[index]) * bank.directions[index].astype(np.float64)
+
+
+def direction_sum(bank: DirectionBank, distances: Mapping[int, float]) -> np.ndarray:
+    """sum of ``distance * direction`` (in the bank's units) over ``distances``, float64
+    (latent_dim,), added up in direction order: the same distances give the same bits whatever
+    order they came in. Every layer an edit moves gets it when no direction has its own layers."""
+    total = np.zeros(bank.latent_dim, dtype=np.float64)
+    for _, step in _steps(bank, distances):
+        total += step
     return total
 
 
-def _add_to_layers(codes: torch.Tensor, offsets: np.ndarray, layers: Sequence[int]) -> torch.Tensor:
-    """New codes: ``offsets`` (N or 1, latent_dim) added to each code's ``layers``."""
-    edited = codes.clone()
-    step = torch.from_numpy(offsets).to(codes.device, codes.dtype)
-    edited[:, list(layers), :] += step[:, None, :]
-    return edited
+def layer_offsets(
+    bank: DirectionBank, distances: Mapping[int, float], layers: Sequence[int], num_layers: int
+) -> np.ndarray:
+    """What an edit adds to each layer's code, float64 (num_layers, latent_dim): each direction's
+    ``distance * direction`` (in the bank's units) on its own layers when the bank gives it some,
+    else on ``layers``; added up in direction order, so a bank without own layers gives every
+    edited layer ``direction_sum``'s bits."""
+    _check_own_layers(bank, num_layers, f"direction bank of {bank.model!r}")
+    offsets = np.zeros((num_layers, bank.latent_dim), dtype=np.float64)
+    for index, step in _steps(bank, distances):
+        offsets[list(bank.layers_of(index) or layers)] += step
+    return offsets
+
+
+def _add_offsets(codes: torch.Tensor, offsets: np.ndarray) -> torch.Tensor:
+    """New codes: per-layer ``offsets`` (N or 1, num_layers, latent_dim) added to ``codes``."""
+    return codes + torch.from_numpy(offsets).to(codes.device, codes.dtype)
 
 
 def edited_codes(
     codes: torch.Tensor, bank: DirectionBank, distances: Mapping[int, float], layers: Sequence[int] | None = None
 ) -> torch.Tensor:
     """``codes`` (N, num_layers, latent_dim), e.g. from ``codes_from_seeds``, moved by the sum of
-    ``distance * direction`` over ``distances`` on ``layers`` (default: the bank's layers)."""
+    ``distance * direction`` over ``distances`` on ``layers`` (default: the bank's layers); a
+    direction with its own layers (``bank.layers_of``) on those. Distances are in the bank's
+    units (``distance_units``)."""
     if codes.ndim != 3 or codes.shape[2] != bank.latent_dim:
         raise SefaZooError(
             f"codes must have shape (N, layers, {bank.latent_dim}) for this bank, got {tuple(codes.shape)}"
         )
     chosen = _edited_layers(bank, codes.shape[1], layers)
-    return _add_to_layers(codes, direction_sum(bank, distances)[None, :], chosen)
+    return _add_offsets(codes, layer_offsets(bank, distances, chosen, codes.shape[1])[None])
 
 
 def device_of(generator: Generator) -> torch.device:
@@ -371,9 +418,10 @@ def _edit_batches(
         flat = np.arange(start, min(plan.count, start + batch_size))
         d, s, a = np.unravel_index(flat, plan.shape)
         offsets = np.stack([
-            direction_sum(bank, {plan.directions[i]: plan.distances[j]}) for i, j in zip(d, a)
+            layer_offsets(bank, {plan.directions[i]: plan.distances[j]}, plan.layers, base.shape[1])
+            for i, j in zip(d, a)
         ])
-        codes = _add_to_layers(base[torch.from_numpy(s).to(base.device)], offsets, plan.layers)
+        codes = _add_offsets(base[torch.from_numpy(s).to(base.device)], offsets)
         yield start, _synthesize(generator, codes, plan.chosen_class, plan.truncation_psi)
 
 
@@ -425,7 +473,7 @@ def render_combined(
         generator, edit.seeds, truncation_psi=edit.truncation_psi, truncation_cutoff=edit.truncation_cutoff,
         class_index=edit.chosen_class,
     )
-    moved = _add_to_layers(codes, direction_sum(bank, edit.distance_map)[None, :], edit.layers)
+    moved = edited_codes(codes, bank, edit.distance_map, edit.layers)
     options = dict(chosen_class=edit.chosen_class, truncation_psi=edit.truncation_psi, batch_size=batch_size)
     return synthesize_codes(generator, codes, **options), synthesize_codes(generator, moved, **options)
 

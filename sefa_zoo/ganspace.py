@@ -34,13 +34,14 @@ import torch
 from .api import layer_table, open_model, select_layers
 from .bank import DirectionBank
 from .classes import ChosenClass, resolve_class
+from .editing import GANSPACE, device_of, open_generator
 from .errors import SefaZooError
 from .factorizer import canonical_signs, gram
 from .hashing import sha256_file
 from .loading import open_checkpoint
 from .plugins import call_plugin, plugin_call
 
-METHOD = "ganspace"
+METHOD = GANSPACE
 DEFAULT_SAMPLES = 100_000
 DEFAULT_BATCH_SIZE = 1024
 MAX_SAMPLES = 10**9
@@ -109,8 +110,6 @@ def _seed_generator(seed: int) -> np.random.Generator:
 def sample_codes(generator: Any, sampling: Sampling) -> Iterator[np.ndarray]:
     """The first layer's code (N, latent_dim) float64 of each batch of ``sampling``'s samples:
     w for style models (every layer gets the same w without truncation), z for z-space models."""
-    from .editing import device_of
-
     rng = _seed_generator(sampling.seed)
     device = device_of(generator)
     for start in range(0, sampling.samples, sampling.batch_size):
@@ -287,7 +286,6 @@ def open_for_ganspace(
     """A catalogue model or a checkpoint file (as ``open_generator`` tells them apart), opened
     with its generator and the provenance a bank records (as ``factorize`` records it)."""
     from .api import _revision, _shareable
-    from .editing import open_generator
     from .lookup import get_architecture
 
     loaded = open_generator(source, device=device, architecture=architecture, layout=layout, progress=progress,

@@ -283,3 +283,40 @@ def test_the_command_never_writes_over_its_checkpoint(fake_wplus):
     result = run("--checkpoint", fake_wplus, "--samples", 50, "-o", fake_wplus)
     assert result.exit_code == 1 and "Error:" in result.output
     assert fake_wplus.read_bytes() == before
+
+
+# ---------------------------------------------------------------- edits in sigmas
+
+
+def test_edits_with_a_style_bank_are_in_standard_deviations_of_the_sampled_codes(fake_wplus):
+    from sefa_zoo.editing import distance_units, edited_codes
+
+    bank = ganspace(fake_wplus, samples=400, seed=1)
+    np.testing.assert_allclose(distance_units(bank), np.sqrt(bank.eigenvalues))
+    codes = torch.zeros(1, 4, bank.latent_dim)
+    moved = edited_codes(codes, bank, {1: 2.0}, layers=[0])[0, 0].double().numpy()
+    np.testing.assert_allclose(moved, 2.0 * np.sqrt(bank.eigenvalues[1]) * bank.directions[1], rtol=1e-5)
+    rows = np.concatenate(list(sample_codes(FakeWPlusGenerator(fake_tensors()), Sampling(samples=400, seed=1))))
+    assert np.std(rows @ bank.directions[1].astype(np.float64), ddof=1) == pytest.approx(distance_units(bank)[1])
+
+
+def test_sefa_and_z_space_ganspace_banks_keep_latent_units(fake_wplus, fixture_files):
+    from sefa_zoo import factorize_file
+    from sefa_zoo.editing import distance_units
+
+    assert np.array_equal(distance_units(factorize_file(fake_wplus)), np.ones(6))
+    z_bank = ganspace(fixture_files["dcgan-zip"], samples=100, k=4)
+    assert np.array_equal(distance_units(z_bank), np.ones(4))
+
+
+def test_the_editors_sliders_and_recipes_move_in_sigmas_too(fake_wplus):
+    from sefa_zoo.editing import codes_from_seeds, edited_codes, plan_combined, render_combined
+
+    generator = FakeWPlusGenerator(fake_tensors())
+    bank = ganspace(fake_wplus, samples=400, seed=1)
+    edit = plan_combined(generator, bank, {0: 1.0}, [3], truncation_psi=1.0)
+    render_combined(generator, bank, edit)
+    codes = codes_from_seeds(generator, [3], truncation_psi=1.0)
+    moved = (generator.synthesized[-1] - codes)[0, 0].double().numpy()
+    np.testing.assert_allclose(moved, np.sqrt(bank.eigenvalues[0]) * bank.directions[0], rtol=1e-4, atol=1e-6)
+    assert torch.equal(generator.synthesized[-1], edited_codes(codes, bank, {0: 1.0}, edit.layers))
