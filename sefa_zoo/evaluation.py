@@ -29,7 +29,7 @@ import torch
 from .architecture import Generator
 from .bank import DirectionBank
 from .conventions import DEFAULT_TRUNCATION_CUTOFF, MAX_SEED
-from .editing import CombinedEdit, codes_from_seeds, edited_codes, plan_combined, synthesize_codes
+from .editing import CombinedEdit, codes_from_seeds, distance_units, edited_codes, plan_combined, synthesize_codes
 from .errors import SefaZooError
 
 if TYPE_CHECKING:
@@ -394,8 +394,11 @@ def evaluate_banks(
 
 
 def _moved_codes(codes: torch.Tensor, bank: DirectionBank, index: int, distance: float) -> torch.Tensor:
-    """``codes`` moved ``distance`` latent units along direction ``index``, on its layers, as edits move them."""
-    return edited_codes(codes, bank, {index: distance}, layers=bank.layers_of(index) or None)
+    """``codes`` moved ``distance`` latent units along direction ``index`` as edits move them (on its
+    own layers, or the bank's); edits count in the bank's units, so the distance is converted. A
+    direction whose unit is 0 (a GANSpace component without variance) does not move."""
+    unit = float(distance_units(bank)[index])
+    return edited_codes(codes, bank, {index: distance / unit if unit > 0 else 0.0})
 
 
 def _image_change(images: torch.Tensor, originals: torch.Tensor) -> float:
