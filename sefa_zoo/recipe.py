@@ -127,6 +127,7 @@ def make_recipe(
     if bank_file is not None:
         made = RecipeBank(bank.digest(), file_name=Path(bank_file).name)
     else:
+        _check_factorizable(bank)
         made = RecipeBank(bank.digest(), layers=format_layer_spec(sorted(set(bank.layer_indices))), k=bank.k,
                           normalization=bank.normalization)
     recipe = Recipe(
@@ -136,6 +137,19 @@ def make_recipe(
         direction_names=tuple((i, bank.name_of(i)) for i in range(bank.k) if bank.name_of(i)),
     )
     return recipe_from_json(recipe_to_json(recipe), "recipe")  # what could not be saved fails here
+
+
+def _check_factorizable(bank: DirectionBank) -> None:
+    """Refuse to record as "factorized on the fly" a bank that factorizing cannot make again:
+    another method's, or one given per-direction layers or boundary offsets since."""
+    changed = [what for what, present in (("per-direction layers", any(bank.direction_layers)),
+                                          ("boundary offsets", bank.offsets is not None),
+                                          ("a mean", bank.mean is not None)) if present]
+    if bank.method != "sefa" or changed:
+        what = f"a {bank.method} bank" if bank.method != "sefa" else f"a bank with {changed[0]}"
+        raise RecipeError(
+            f"{what} cannot be made again by factorizing: save it and record its file (bank_file) in the recipe"
+        )
 
 
 # the JSON form

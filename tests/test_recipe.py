@@ -109,6 +109,21 @@ def test_a_bank_file_recipe_needs_that_bank_and_keeps_its_names(demo, tmp_path):
     one_line(info)
 
 
+@pytest.mark.parametrize("change, what", [
+    (lambda bank: dataclasses.replace(bank, method="ganspace"), "a ganspace bank"),
+    (lambda bank: bank.with_direction_layers({0: [2]}), "a bank with per-direction layers"),
+])
+def test_only_what_factorizing_makes_is_recorded_as_factorized_on_the_fly(demo, tmp_path, change, what):
+    loaded, bank, edit = demo
+    other = change(bank)
+    with pytest.raises(RecipeError, match=f"{what} cannot be made again by factorizing: save it and record its "
+                                          "file") as info:
+        make_recipe(loaded, other, edit)
+    one_line(info)
+    recipe = make_recipe(loaded, other, edit, bank_file=tmp_path / "other.safetensors")
+    assert recipe.bank.file_name == "other.safetensors" and recipe.bank.digest == other.digest()
+
+
 def test_names_in_the_recipe_name_the_directions_of_a_factorized_bank(demo):
     loaded, bank, edit = demo
     recipe = make_recipe(loaded, bank.with_names({1: "size"}), edit)
