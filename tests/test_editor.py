@@ -334,3 +334,12 @@ def test_an_upload_is_read_then_removed_from_the_private_folder_and_nowhere_else
         assert str(path.parent) not in str(error.value)
     assert not inside.exists() and outside.exists()
     assert uploaded(str(outside), lambda path: path.read_text(), scratch) == ("{}", "elsewhere.json")
+
+
+def test_a_recipe_with_other_edit_layers_is_refused(workspace):
+    from sefa_zoo.recipe import RecipeError
+
+    view, _ = workspace.first_view()
+    recipe = workspace.model(view.model).recipe(replace(view, distances=(1.0,) + view.distances[1:]))
+    with pytest.raises(RecipeError, match=r"the recipe edits layers 2-3; the editor edits the bank's layers \(0-7\)"):
+        workspace.view_of_recipe(replace(recipe, layers=(2, 3)))

@@ -300,9 +300,6 @@ class Workspace:
         bank, bank_file, layers = self._recipe_bank(recipe, model, known_banks)
         if recipe.direction_names:
             bank = bank.with_names(dict(recipe.direction_names))
-        if recipe.layers != tuple(sorted(set(bank.layer_indices))):
-            raise RecipeError(f"the recipe edits layers {format_layer_spec(list(recipe.layers))}; the editor edits "
-                              f"a bank's own layers ({format_layer_spec(list(bank.layer_indices))})")
         beyond = [i for i, d in recipe.distances if d and i >= MAX_SLIDERS]
         if beyond:
             raise RecipeError(f"the recipe moves direction {beyond[0]}; the editor has sliders for 0-{MAX_SLIDERS - 1}")
@@ -315,7 +312,10 @@ class Workspace:
             distances=tuple(distances.get(i, 0.0) for i in range(MAX_SLIDERS)),
         )
         view = replace(view, shown=min(max(view.shown, max(moved, default=0) + 1), view.slider_count))
-        model.plan(view)  # every value checked as `sefa-zoo edit` checks it
+        edited_layers = model.plan(view).layers  # every value checked as `sefa-zoo edit` checks it
+        if recipe.layers != edited_layers:
+            raise RecipeError(f"the recipe edits layers {format_layer_spec(list(recipe.layers))}; the editor edits "
+                              f"the bank's layers ({format_layer_spec(list(edited_layers))})")
         return view
 
     def _recipe_model(self, recipe: Recipe) -> str:
