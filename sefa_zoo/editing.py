@@ -12,6 +12,13 @@ A direction the bank gives its own layers (``bank.layers_of``, GANSpace's E(i, s
 added on those, whatever layers the edit chooses. Distances are in the bank's units
 (``distance_units``): standard deviations of the sampled codes for a GANSpace bank of a style
 model, latent units otherwise.
+
+Banks of other latent spaces (InterFaceGAN's boundaries): a ``wp`` bank's directions have
+num_layers * latent_dim dimensions, and each layer moves by its own slice; a ``z`` bank of a
+per-layer model moves z before ``map`` (so truncation and the mapping apply to the moved z).
+With ``to_distance`` a distance is where each sample ends up rather than how far it moves:
+``x' = x + (d - (n·x + b)) n`` puts x at signed distance d from the boundary n·x + b = 0 of a
+bank with offsets (per edited layer for w codes; over the edited layers' slices for wp).
 """
 
 from __future__ import annotations
@@ -101,6 +108,7 @@ class EditPlan:
     truncation_psi: float
     truncation_cutoff: int | None
     chosen_class: ChosenClass | None = None
+    to_distance: bool = False  # distances are signed distances from the bank's boundaries to move to
 
     @property
     def class_index(self) -> int | None:
@@ -124,16 +132,22 @@ def check_bank_fits(bank: DirectionBank, generator: Generator, architecture: str
         raise BankError(
             f"{where} was computed for architecture {bank.architecture!r}, but the model is {architecture!r}"
         )
-    if bank.latent_dim != generator.latent_dim:
+    expected, codes = _bank_dimensions(bank, generator)
+    if moves_z(bank, generator) and bank.latent_dim != expected:
+        if bank.latent_dim == generator.latent_dim:
+            raise BankError(
+                f"{where} holds z-space directions, but the model has {generator.num_layers} per-layer codes: "
+                f"z-space directions move its z, which has {expected} dimensions, not {bank.latent_dim}"
+            )
+        expected, codes = generator.latent_dim, "latent codes"
+    if bank.latent_dim != expected:
         part = next((part for part in bank.latent_parts if part), "")
         hint = f" (the bank was factorized on part of a layer's input: {part})" if part else ""
+        if moves_z(bank, generator):
+            hint = f" (and its z, which z-space directions move, {generator.z_dim})"
         raise BankError(
-            f"{where} has {bank.latent_dim}-dimensional directions, but the model's latent codes "
-            f"have {generator.latent_dim} dimensions{hint}"
-        )
-    if bank.latent_space == "z" and generator.num_layers > 1:
-        raise BankError(
-            f"{where} holds z-space directions, but the model has {generator.num_layers} per-layer codes"
+            f"{where} has {bank.latent_dim}-dimensional directions, but the model's {codes} "
+            f"have {expected} dimensions{hint}"
         )
     too_high = [i for i in bank.layer_indices if i >= generator.num_layers]
     if too_high:
@@ -151,6 +165,20 @@ def _check_own_layers(bank: DirectionBank, num_layers: int, where: str) -> None:
                             f"0-{num_layers - 1}")
 
 
+def _bank_dimensions(bank: DirectionBank, generator: Generator) -> tuple[int, str]:
+    """The dimensions ``bank``'s directions must have for ``generator``, and what has them."""
+    if bank.latent_space == "wp":
+        return generator.num_layers * generator.latent_dim, f"W+ codes ({generator.num_layers} layers together)"
+    if moves_z(bank, generator):
+        return generator.z_dim, "z"
+    return generator.latent_dim, "latent codes"
+
+
+def moves_z(bank: DirectionBank, generator: Generator) -> bool:
+    """Whether edits with ``bank`` move z before ``map``: z directions of a per-layer model."""
+    return bank.latent_space == "z" and generator.num_layers > 1
+
+
 def plan_edits(
     generator: Generator,
     bank: DirectionBank,
@@ -164,13 +192,16 @@ def plan_edits(
     architecture: str | None = None,
     class_index: int | str | None = None,
     model: str | None = None,
+    to_distance: bool = False,
 ) -> EditPlan:
     """Check every argument against the bank and the generator and resolve the defaults.
 
     ``class_index``: the class of a class-conditional generator, by index or by name (one of
     its ``class_names``, matched case-insensitively); None for unconditional ones. ``model``
-    names the model in errors."""
+    names the model in errors. ``to_distance``: each distance is the signed distance from the
+    direction's boundary to move every sample to (a bank with offsets: InterFaceGAN's)."""
     check_bank_fits(bank, generator, architecture)
+    _check_to_distance(bank, to_distance)
     chosen = resolve_class(generator, class_index, model)
     directions = tuple(int(d) for d in directions)
     if not directions:
@@ -185,9 +216,17 @@ def plan_edits(
     latents_from_seeds(seeds, 1)  # validates the seeds
     psi, cutoff = _resolve_truncation(generator, truncation_psi, truncation_cutoff)
     return EditPlan(
-        directions, tuple(int(s) for s in seeds), distances, _edited_layers(bank, generator.num_layers, layers),
-        psi, cutoff, chosen,
+        directions, tuple(int(s) for s in seeds), distances, _edited_layers(bank, generator, layers),
+        psi, cutoff, chosen, bool(to_distance),
     )
+
+
+def _check_to_distance(bank: DirectionBank, to_distance: bool) -> None:
+    if to_distance and bank.offsets is None:
+        raise SefaZooError(
+            f"moving to a distance from a boundary needs a bank with boundary offsets (InterFaceGAN's); "
+            f"the {bank.method} bank of {bank.model!r} has none: give distances to move by instead"
+        )
 
 
 def _check_direction(bank: DirectionBank, direction: object) -> int:
@@ -198,8 +237,18 @@ def _check_direction(bank: DirectionBank, direction: object) -> int:
     return int(direction)
 
 
-def _edited_layers(bank: DirectionBank, num_layers: int, layers: Sequence[int] | None) -> tuple[int, ...]:
-    """``layers`` sorted, checked against ``num_layers``; the bank's own layers when None."""
+def _edited_layers(bank: DirectionBank, generator: Generator, layers: Sequence[int] | None) -> tuple[int, ...]:
+    """``layers`` sorted, checked against the generator's; the bank's own layers when None.
+    A z bank of a per-layer model moves z: every layer follows, none is chosen."""
+    if moves_z(bank, generator):
+        if layers is not None and tuple(sorted({int(i) for i in layers})) != tuple(range(generator.num_layers)):
+            raise SefaZooError("a z-space bank of a per-layer model moves z before the mapping, so every layer "
+                               "changes: layers cannot be chosen")
+        return tuple(range(generator.num_layers))
+    return _checked_layers(bank, generator.num_layers, layers)
+
+
+def _checked_layers(bank: DirectionBank, num_layers: int, layers: Sequence[int] | None) -> tuple[int, ...]:
     chosen = tuple(sorted({int(i) for i in (bank.layer_indices if layers is None else layers)}))
     if not chosen:
         raise SefaZooError("no layers given to edit")
@@ -231,6 +280,7 @@ class CombinedEdit:
     truncation_psi: float
     truncation_cutoff: int | None
     chosen_class: ChosenClass | None = None
+    to_distance: bool = False  # distances are signed distances from the bank's boundaries to move to
 
     @property
     def class_index(self) -> int | None:
@@ -253,16 +303,21 @@ def plan_combined(
     architecture: str | None = None,
     class_index: int | str | None = None,
     model: str | None = None,
+    to_distance: bool = False,
 ) -> CombinedEdit:
     """``plan_edits`` for a combined edit: the same checks and defaults, with one distance per
-    direction (``{direction: distance}``; none at all is the unedited image)."""
+    direction (``{direction: distance}``; none at all is the unedited image). ``to_distance``:
+    each sample is moved to those signed distances from the directions' boundaries, one
+    direction after the other in index order."""
     check_bank_fits(bank, generator, architecture)
+    _check_to_distance(bank, to_distance)
     chosen = resolve_class(generator, class_index, model)
     checked = _checked_distances(bank, distances)
     latents_from_seeds(seeds, 1)  # validates the seeds
     psi, cutoff = _resolve_truncation(generator, truncation_psi, truncation_cutoff)
     return CombinedEdit(
-        checked, tuple(int(s) for s in seeds), _edited_layers(bank, generator.num_layers, layers), psi, cutoff, chosen
+        checked, tuple(int(s) for s in seeds), _edited_layers(bank, generator, layers), psi, cutoff, chosen,
+        bool(to_distance),
     )
 
 
@@ -316,11 +371,14 @@ def layer_offsets(
     """What an edit adds to each layer's code, float64 (num_layers, latent_dim): each direction's
     ``distance * direction`` (in the bank's units) on its own layers when the bank gives it some,
     else on ``layers``; added up in direction order, so a bank without own layers gives every
-    edited layer ``direction_sum``'s bits."""
+    edited layer ``direction_sum``'s bits. A wp bank's direction gives each layer its own slice."""
     _check_own_layers(bank, num_layers, f"direction bank of {bank.model!r}")
-    offsets = np.zeros((num_layers, bank.latent_dim), dtype=np.float64)
+    wplus = bank.latent_space == "wp"
+    width = bank.latent_dim // num_layers if wplus else bank.latent_dim
+    offsets = np.zeros((num_layers, width), dtype=np.float64)
     for index, step in _steps(bank, distances):
-        offsets[list(bank.layers_of(index) or layers)] += step
+        rows = list(bank.layers_of(index) or layers)
+        offsets[rows] += step.reshape(num_layers, width)[rows] if wplus else step
     return offsets
 
 
@@ -329,19 +387,89 @@ def _add_offsets(codes: torch.Tensor, offsets: np.ndarray) -> torch.Tensor:
     return codes + torch.from_numpy(offsets).to(codes.device, codes.dtype)
 
 
+def _moved(
+    codes: torch.Tensor, bank: DirectionBank, moves: Sequence[Mapping[int, float]], layers: Sequence[int],
+    to_distance: bool,
+) -> torch.Tensor:
+    """``codes`` (N, num_layers, dim) moved on ``layers`` by ``moves`` ({direction: distance},
+    one per code or one for all): added, or to those distances from the bank's boundaries."""
+    if to_distance:
+        return _moved_to_distances(codes, bank, moves, layers)
+    return _add_offsets(codes, np.stack([layer_offsets(bank, move, layers, codes.shape[1]) for move in moves]))
+
+
+def _moved_to_distances(
+    codes: torch.Tensor, bank: DirectionBank, moves: Sequence[Mapping[int, float]], layers: Sequence[int]
+) -> torch.Tensor:
+    """Each code moved along each direction of its move, in index order, until its signed
+    distance n·x + b from that boundary is the move's distance: every edited layer on its own,
+    or, for a wp bank, the edited layers' slices together (only they move)."""
+    points = codes.detach().double().cpu().numpy().copy()
+    for row in range(len(points)):
+        for index, target in _checked_distances(bank, moves[row if len(moves) > 1 else 0]):
+            chosen = list(bank.layers_of(index) or layers)
+            normal, offset = bank.directions[index].astype(np.float64), float(bank.offsets[index])
+            if bank.latent_space == "wp":
+                along = np.zeros(points.shape[1:])
+                along[chosen] = normal.reshape(points.shape[1:])[chosen]
+                points[row] = _moved_to(points[row].ravel(), normal, offset, target, along.ravel(),
+                                        index).reshape(points.shape[1:])
+            else:
+                for layer in chosen:
+                    points[row, layer] = _moved_to(points[row, layer], normal, offset, target, normal, index)
+    return torch.from_numpy(points).to(codes.device, codes.dtype)
+
+
+def _moved_to(
+    point: np.ndarray, normal: np.ndarray, offset: float, target: float, along: np.ndarray, index: int
+) -> np.ndarray:
+    """``point`` moved along ``along`` (the normal, or its part on the edited layers) to signed
+    distance ``target`` from the boundary normal·x + offset = 0."""
+    reach = float(along @ normal)
+    if reach <= 1e-12:
+        raise SefaZooError(f"direction {index}'s boundary does not involve the edited layers: moving them cannot "
+                           "change the distance from it")
+    return point + (target - (point @ normal + offset)) / reach * along
+
+
 def edited_codes(
-    codes: torch.Tensor, bank: DirectionBank, distances: Mapping[int, float], layers: Sequence[int] | None = None
+    codes: torch.Tensor, bank: DirectionBank, distances: Mapping[int, float], layers: Sequence[int] | None = None,
+    *, to_distance: bool = False,
 ) -> torch.Tensor:
     """``codes`` (N, num_layers, latent_dim), e.g. from ``codes_from_seeds``, moved by the sum of
     ``distance * direction`` over ``distances`` on ``layers`` (default: the bank's layers); a
     direction with its own layers (``bank.layers_of``) on those. Distances are in the bank's
-    units (``distance_units``)."""
-    if codes.ndim != 3 or codes.shape[2] != bank.latent_dim:
+    units (``distance_units``); with ``to_distance``, signed distances from the directions'
+    boundaries to move to."""
+    if codes.ndim != 3:
+        raise SefaZooError(f"codes must have shape (N, layers, dimensions), got {tuple(codes.shape)}")
+    if bank.latent_space == "z" and codes.shape[1] > 1:
+        raise SefaZooError("a z-space bank of a per-layer model moves z before the mapping, not the mapped codes: "
+                           "move the latents (edited_latents), then map them (map_latents)")
+    if bank.latent_space == "wp" and codes.shape[1] * codes.shape[2] != bank.latent_dim:
+        raise SefaZooError(f"codes must have (N, layers, dimensions) with layers x dimensions = {bank.latent_dim} "
+                           f"for this W+ bank, got {tuple(codes.shape)}")
+    if bank.latent_space != "wp" and codes.shape[2] != bank.latent_dim:
         raise SefaZooError(
             f"codes must have shape (N, layers, {bank.latent_dim}) for this bank, got {tuple(codes.shape)}"
         )
-    chosen = _edited_layers(bank, codes.shape[1], layers)
-    return _add_offsets(codes, layer_offsets(bank, distances, chosen, codes.shape[1])[None])
+    _check_to_distance(bank, to_distance)
+    chosen = _checked_layers(bank, codes.shape[1], layers)
+    return _moved(codes, bank, [distances], chosen, to_distance)
+
+
+def edited_latents(
+    z: torch.Tensor, bank: DirectionBank, distances: Mapping[int, float], *, to_distance: bool = False
+) -> torch.Tensor:
+    """Latents ``z`` (N, z_dim), e.g. ``latents_from_seeds``', moved along a z bank as
+    ``edited_codes`` moves codes; a per-layer model's edit then maps them (``map_latents``)."""
+    if bank.latent_space != "z":
+        raise SefaZooError(f"only z-space banks move latents before the mapping; this bank's space is "
+                           f"{bank.latent_space!r}: move the mapped codes (edited_codes)")
+    if z.ndim != 2 or z.shape[1] != bank.latent_dim:
+        raise SefaZooError(f"latents must have shape (N, {bank.latent_dim}) for this bank, got {tuple(z.shape)}")
+    _check_to_distance(bank, to_distance)
+    return _moved(z[:, None, :], bank, [distances], (0,), to_distance)[:, 0]
 
 
 def device_of(generator: Generator) -> torch.device:
@@ -372,13 +500,29 @@ def codes_from_seeds(
     ``class_index``: the class of a class-conditional generator (index or name), else None."""
     _check_batch_size(batch_size)
     chosen = resolve_class(generator, class_index.index if isinstance(class_index, ChosenClass) else class_index)
+    return map_latents(generator, latents_from_seeds(seeds, generator.z_dim), truncation_psi=truncation_psi,
+                       truncation_cutoff=truncation_cutoff, batch_size=batch_size, chosen_class=chosen)
+
+
+def map_latents(
+    generator: Generator,
+    z: torch.Tensor,
+    *,
+    truncation_psi: float | None = None,
+    truncation_cutoff: int | None = DEFAULT_TRUNCATION_CUTOFF,
+    batch_size: int = 64,
+    chosen_class: ChosenClass | None = None,
+) -> torch.Tensor:
+    """The (truncated) per-layer codes (N, num_layers, latent_dim) of latents ``z`` (N, z_dim),
+    e.g. ``latents_from_seeds``' moved along a z bank; ``truncation_psi`` None is the model's default."""
+    _check_batch_size(batch_size)
     psi = default_truncation_psi(generator) if truncation_psi is None else float(truncation_psi)
-    z = latents_from_seeds(seeds, generator.z_dim).to(device_of(generator))
+    z = z.to(device_of(generator))
     with torch.inference_mode(), plugin_call(generator, "map()"):
         parts = [
             generator.map(
                 z[i:i + batch_size], truncation_psi=psi, truncation_cutoff=truncation_cutoff,
-                **_class_arguments(chosen, len(z[i:i + batch_size]), z.device),
+                **_class_arguments(chosen_class, len(z[i:i + batch_size]), z.device),
             )
             for i in range(0, len(z), batch_size)
         ]
@@ -404,25 +548,40 @@ def iter_edit_batches(
     distance) order, flattened; only one batch is ever being synthesized. The seeds are
     mapped at once, here, so that mapping errors come before any rendering."""
     _check_batch_size(batch_size)
-    base = codes_from_seeds(
-        generator, plan.seeds, truncation_psi=plan.truncation_psi, truncation_cutoff=plan.truncation_cutoff,
-        class_index=plan.chosen_class,
-    )
+    if moves_z(bank, generator):  # the seeds' z are moved, then mapped batch by batch
+        base = latents_from_seeds(plan.seeds, generator.z_dim)[:, None, :]
+    else:
+        base = codes_from_seeds(
+            generator, plan.seeds, truncation_psi=plan.truncation_psi, truncation_cutoff=plan.truncation_cutoff,
+            class_index=plan.chosen_class,
+        )
     return _edit_batches(generator, bank, plan, base, batch_size)
 
 
 def _edit_batches(
     generator: Generator, bank: DirectionBank, plan: EditPlan, base: torch.Tensor, batch_size: int
 ) -> Iterator[tuple[int, torch.Tensor]]:
+    in_z = moves_z(bank, generator)
     for start in range(0, plan.count, batch_size):
         flat = np.arange(start, min(plan.count, start + batch_size))
         d, s, a = np.unravel_index(flat, plan.shape)
-        offsets = np.stack([
-            layer_offsets(bank, {plan.directions[i]: plan.distances[j]}, plan.layers, base.shape[1])
-            for i, j in zip(d, a)
-        ])
-        codes = _add_offsets(base[torch.from_numpy(s).to(base.device)], offsets)
+        moves = [{plan.directions[i]: plan.distances[j]} for i, j in zip(d, a)]
+        chosen = base[torch.from_numpy(s).to(base.device)]
+        if in_z:
+            codes = _map_moved_z(generator, bank, chosen[:, 0], moves, plan)
+        else:
+            codes = _moved(chosen, bank, moves, plan.layers, plan.to_distance)
         yield start, _synthesize(generator, codes, plan.chosen_class, plan.truncation_psi)
+
+
+def _map_moved_z(
+    generator: Generator, bank: DirectionBank, z: torch.Tensor, moves: Sequence[Mapping[int, float]],
+    plan: EditPlan | CombinedEdit,
+) -> torch.Tensor:
+    """The codes of latents ``z`` (N, z_dim) moved along a z bank, mapped as ``plan`` maps."""
+    moved = _moved(z[:, None, :], bank, moves, (0,), plan.to_distance)[:, 0]
+    return map_latents(generator, moved, truncation_psi=plan.truncation_psi, truncation_cutoff=plan.truncation_cutoff,
+                       chosen_class=plan.chosen_class)
 
 
 def _synthesize(
@@ -473,7 +632,11 @@ def render_combined(
         generator, edit.seeds, truncation_psi=edit.truncation_psi, truncation_cutoff=edit.truncation_cutoff,
         class_index=edit.chosen_class,
     )
-    moved = edited_codes(codes, bank, edit.distance_map, edit.layers)
+    if moves_z(bank, generator):
+        moved = _map_moved_z(generator, bank, latents_from_seeds(edit.seeds, generator.z_dim), [edit.distance_map],
+                             edit)
+    else:
+        moved = _moved(codes, bank, [edit.distance_map], edit.layers, edit.to_distance)
     options = dict(chosen_class=edit.chosen_class, truncation_psi=edit.truncation_psi, batch_size=batch_size)
     return synthesize_codes(generator, codes, **options), synthesize_codes(generator, moved, **options)
 
@@ -642,8 +805,10 @@ def render_edits(
     postprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
     class_index: int | str | None = None,
     options: Mapping[str, object] | None = None,
+    to_distance: bool = False,
 ) -> torch.Tensor:
-    """Images of ``seeds`` moved along bank ``directions`` by each of ``distances``.
+    """Images of ``seeds`` moved along bank ``directions`` by each of ``distances`` (with
+    ``to_distance``: moved to each of those signed distances from the directions' boundaries).
 
     ``model``: a catalogue name, a checkpoint path, or a ``Generator``; ``bank``: a
     DirectionBank or a bank file. Returns float32 (len(directions), len(seeds),
@@ -678,6 +843,6 @@ def render_edits(
     plan = plan_edits(
         generator, bank, directions, distances, seeds, truncation_psi=truncation_psi,
         truncation_cutoff=truncation_cutoff, layers=layers, architecture=architecture,
-        class_index=class_index, model=name,
+        class_index=class_index, model=name, to_distance=to_distance,
     )
     return render_plan(generator, bank, plan, batch_size=batch_size, progress=progress, postprocess=postprocess)

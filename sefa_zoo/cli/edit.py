@@ -111,6 +111,10 @@ def edit(
         "--range", help="First and last distance along each direction.")] = (-3.0, 3.0),
     steps: Annotated[int, typer.Option(
         "--steps", min=2, help="Distances from the first to the last, evenly spaced (odd counts include 0).")] = 7,
+    to_distance: Annotated[bool, typer.Option(
+        "--to-distance",
+        help="With a boundary bank (sefa-zoo boundary): the --range distances are signed distances from the "
+        "boundary to move each sample to, instead of distances to move it by.")] = False,
     trunc: Annotated[Optional[float], typer.Option(
         "--trunc",
         help="Truncation psi. Default: the model's own (BigGAN: 0.4), else 0.7 for per-layer (W+) models and "
@@ -134,6 +138,8 @@ def edit(
     check_model_arguments(model, checkpoint, arch, layout)
     options = parse_options(option)
     companions = companion_files(config, checkpoint)
+    if to_distance and bank_file is None:
+        raise SefaZooError("--to-distance moves to a distance from a boundary: give the boundary's bank with --bank")
     if bank_file is not None and layers is not None:
         raise SefaZooError("--layers chooses what to factorize; with --bank the bank's own layers are edited")
     if model is not None:
@@ -172,7 +178,7 @@ def edit(
         plan = plan_edits(
             loaded.generator, bank, direction_list, np.linspace(start, stop, steps).tolist(), seed_list,
             truncation_psi=trunc, truncation_cutoff=trunc_cutoff, architecture=loaded.architecture,
-            class_index=class_, model=loaded.name,
+            class_index=class_, model=loaded.name, to_distance=to_distance,
         )
         note = None if factorized else _same_checkpoint_note(bank, loaded)
         if note:
