@@ -56,6 +56,17 @@ def upsample_image(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return _filter2d(x, kernel * 4, (2, 1, 2, 1))
 
 
+def fused_modconv_is_faster(batch: int, device: torch.device) -> bool:
+    """Which form of modulated convolution ``synthesize`` uses for a batch on ``device``.
+
+    Measured on CPU (docs/benchmarks.md): at batch 1 both forms are one ordinary convolution
+    and the fused one is a little faster (it scales a kernel, not a feature map); from batch
+    2 on, the fused form's grouped convolution over per-sample kernels is slower than one
+    shared-kernel convolution of the whole batch. On a GPU the fused form is NVIDIA's choice
+    for inference (not measured here)."""
+    return batch == 1 or device.type != "cpu"
+
+
 def modulated_conv2d(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -70,8 +81,8 @@ def modulated_conv2d(
     With ``up_kernel`` the convolution is NVIDIA's up-sampling one: a stride-2 transposed
     convolution with the kernel as stored, then the FIR filter with padding 1 and gain 4.
     ``fused=False`` computes the same by scaling the activations instead of the kernels
-    (input by the style, output by the demodulation), with one shared kernel: NVIDIA's
-    training path, about twice as fast with autograd on a CPU.
+    (input by the style, output by the demodulation), with one shared kernel for the whole
+    batch: NVIDIA's training path, and the faster one for batches on a CPU.
     """
     n, in_channels, height, width = x.shape
     out_channels, _, kh, kw = weight.shape
@@ -101,17 +112,30 @@ def _modulated_conv2d_unfused(
         x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
         x = _filter2d(x, up_kernel * 4, (1, 1, 1, 1))
     if demodulate:
-        scale = ((weight[None] * styles[:, None, :, None, None]).square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
-        x = x * scale[:, :, None, None]
+        # sum over (in, kh, kw) of (weight · style)² without forming the batch's kernels
+        power = styles.square() @ weight.square().sum(dim=[2, 3]).t()
+        x = _multiply(x, (power + 1e-8).rsqrt()[:, :, None, None])
     return x
 
 
+# Without autograd the steps after a convolution work in place on its fresh output: on a CPU
+# a new feature map per step (8 x 128 x 256 x 256 floats) costs more than the arithmetic.
+
+
+def _multiply(x: torch.Tensor, y: torch.Tensor | float) -> torch.Tensor:
+    return x * y if torch.is_grad_enabled() else x.mul_(y)
+
+
+def _add(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return x + y if torch.is_grad_enabled() else x.add_(y)
+
+
 def _bias_act(x: torch.Tensor, bias: torch.Tensor, *, lrelu: bool, clamp: float | None) -> torch.Tensor:
-    x = x + bias.reshape(1, -1, 1, 1)
+    x = _add(x, bias.reshape(1, -1, 1, 1))
     if lrelu:
-        x = F.leaky_relu(x, LRELU_SLOPE) * LRELU_GAIN
+        x = _multiply(F.leaky_relu(x, LRELU_SLOPE, inplace=not torch.is_grad_enabled()), LRELU_GAIN)
     if clamp is not None:
-        x = x.clamp(-clamp, clamp)
+        x = x.clamp(-clamp, clamp) if torch.is_grad_enabled() else x.clamp_(-clamp, clamp)
     return x
 
 
@@ -181,10 +205,10 @@ class StyledConv(nn.Module):
     ) -> torch.Tensor:
         x = modulated_conv2d(x, self.weight, self.affine(w), up_kernel=up_kernel if self.up else None, fused=fused)
         if noise_mode == "const":
-            x = x + self.noise_const * self.noise_strength
+            x = _add(x, self.noise_const * self.noise_strength)
         elif noise_mode == "random":
             noise = torch.randn([x.shape[0], 1, *x.shape[2:]], device=x.device, dtype=x.dtype)
-            x = x + noise * self.noise_strength
+            x = _add(x, noise * self.noise_strength)
         return _bias_act(x, self.bias, lrelu=True, clamp=self.conv_clamp)
 
 
@@ -308,9 +332,11 @@ class StyleGAN2Generator(nn.Module):
         return codes
 
     def forward_synthesis(
-        self, codes: torch.Tensor, *, noise_mode: str = "const", fused_modconv: bool = True
+        self, codes: torch.Tensor, *, noise_mode: str = "const", fused_modconv: bool | None = None
     ) -> torch.Tensor:
-        """``fused_modconv=False``: the same function computed as NVIDIA trains (see modulated_conv2d)."""
+        """``fused_modconv``: which form of modulated convolution computes the layers (the same
+        function either way, see modulated_conv2d); None picks the faster for this batch and
+        device (fused_modconv_is_faster)."""
         if codes.ndim != 3 or codes.shape[1:] != (self.num_layers, self.latent_dim):
             raise SefaZooError(
                 f"StyleGAN2 expects codes of shape (N, {self.num_layers}, {self.latent_dim}), "
@@ -319,6 +345,8 @@ class StyleGAN2Generator(nn.Module):
         if noise_mode not in NOISE_MODES:
             raise SefaZooError(f"noise mode {noise_mode!r} is not one of {', '.join(NOISE_MODES)}")
         ws = codes.to(self.device, torch.float32).unbind(dim=1)
+        if fused_modconv is None:
+            fused_modconv = fused_modconv_is_faster(len(codes), self.device)
         x = self.const[None].repeat(len(codes), 1, 1, 1)
         img = None
         index = 0  # the W+ entry the next conv takes; a toRGB takes the one after its block's last conv

@@ -40,15 +40,31 @@ LRELU_GAIN = math.sqrt(2.0)
 # ----------------------------------------------------------------------------- ops
 
 
+def fused_modconv_is_faster(batch: int, device: torch.device) -> bool:
+    """As StyleGAN2's (sefa_zoo_plugins.stylegan2.generator): the fused form at batch 1 and off
+    the CPU, the shared-kernel form for batches on a CPU (measured in docs/benchmarks.md)."""
+    return batch == 1 or device.type != "cpu"
+
+
 def modulated_conv2d(
-    x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, demodulate: bool, input_gain: torch.Tensor
+    x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, *, demodulate: bool, input_gain: torch.Tensor,
+    fused: bool = True,
 ) -> torch.Tensor:
-    """One grouped convolution per batch; padding k − 1 (the layer's plan crops what is not needed)."""
+    """Padding k − 1 (the layer's plan crops what is not needed). Fused: one grouped convolution
+    of the batch's modulated kernels; not fused: the activations scaled by the styles, one
+    convolution with the shared kernel, the outputs scaled by the demodulation (the same function)."""
     batch, in_channels = styles.shape
     kernel = weight.shape[-1]
     if demodulate:
         weight = weight * weight.square().mean(dim=[1, 2, 3], keepdim=True).rsqrt()
         styles = styles * styles.square().mean().rsqrt()
+    if not fused:
+        out = F.conv2d(x * styles[:, :, None, None], weight, padding=kernel - 1)
+        if not demodulate:
+            return _multiply(out, input_gain)
+        # sum over (in, kh, kw) of (weight · style)² without forming the batch's kernels
+        power = styles.square() @ weight.square().sum(dim=[2, 3]).t()
+        return _multiply(out, ((power + 1e-8).rsqrt() * input_gain)[:, :, None, None])
     w = weight[None] * styles[:, None, :, None, None]
     if demodulate:
         w = w * (w.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt()
@@ -59,12 +75,22 @@ def modulated_conv2d(
     return out.reshape(batch, -1, *out.shape[2:])
 
 
+# Without autograd the steps after a convolution work in place on its fresh output: on a CPU
+# a new up-sampled feature map per step costs more than the arithmetic.
+
+
+def _multiply(x: torch.Tensor, y: torch.Tensor | float) -> torch.Tensor:
+    return x * y if torch.is_grad_enabled() else x.mul_(y)
+
+
 def upfirdn2d(
     x: torch.Tensor, taps: torch.Tensor | None, *, up: int = 1, down: int = 1,
     padding: tuple[int, int, int, int] = (0, 0, 0, 0), gain: float = 1.0,
 ) -> torch.Tensor:
     """Zero-insertion up-sampling, padding (negative: cropping; x low, x high, y low, y high), FIR
     filtering (a 1-d filter along x then y, or a 2-d one) and decimation."""
+    if taps is not None and taps.ndim == 1:
+        return _separable_upfirdn2d(x, taps, up=up, down=down, padding=padding, gain=gain)
     batch, channels, height, width = x.shape
     if up > 1:
         x = F.pad(x.reshape(batch, channels, height, 1, width, 1), [0, up - 1, 0, 0, 0, up - 1])
@@ -74,24 +100,48 @@ def upfirdn2d(
     x = x[:, :, max(-y0, 0) : x.shape[2] - max(-y1, 0), max(-x0, 0) : x.shape[3] - max(-x1, 0)]
     if taps is None:
         return (x * gain)[:, :, ::down, ::down] if gain != 1 else x[:, :, ::down, ::down]
-    taps = (taps * gain ** (taps.ndim / 2)).flip(list(range(taps.ndim))).to(x.dtype)
-    if taps.ndim == 1:
-        size = len(taps)
-        x = F.conv2d(x, taps.reshape(1, 1, 1, size).expand(channels, 1, 1, size), stride=(1, down), groups=channels)
-        return F.conv2d(x, taps.reshape(1, 1, size, 1).expand(channels, 1, size, 1), stride=(down, 1), groups=channels)
+    taps = (taps * gain).flip(0, 1).to(x.dtype)
     return F.conv2d(x, taps[None, None].expand(channels, 1, *taps.shape), stride=down, groups=channels)
+
+
+def _separable_upfirdn2d(
+    x: torch.Tensor, taps: torch.Tensor, *, up: int, down: int, padding: tuple[int, int, int, int], gain: float
+) -> torch.Tensor:
+    """upfirdn2d with a 1-d filter as two matrix products, one per axis: on a CPU several times
+    faster than depthwise convolutions over the zero-inserted map (the matrices skip the zeros)."""
+    x0, x1, y0, y1 = padding
+    taps = taps.to(x.dtype) * math.sqrt(gain)
+    along_x = _resampling_matrix(x.shape[3], taps, up=up, down=down, padding=(x0, x1))
+    along_y = _resampling_matrix(x.shape[2], taps, up=up, down=down, padding=(y0, y1))
+    return along_y @ (x @ along_x.t())
+
+
+def _resampling_matrix(
+    size: int, taps: torch.Tensor, *, up: int, down: int, padding: tuple[int, int]
+) -> torch.Tensor:
+    """(output length, ``size``): up-sampling, padding, filtering and decimation of a signal of
+    ``size`` samples as a matrix, column i the response to a unit impulse at sample i."""
+    impulses = torch.eye(size, dtype=taps.dtype, device=taps.device)
+    if up > 1:
+        impulses = F.pad(impulses[:, :, None], [0, up - 1]).reshape(size, size * up)
+    low, high = padding
+    impulses = F.pad(impulses, [max(low, 0), max(high, 0)])
+    impulses = impulses[:, max(-low, 0) : impulses.shape[1] - max(-high, 0)]
+    responses = F.conv1d(impulses[:, None], taps.flip(0)[None, None])[:, 0]
+    return responses[:, ::down].t()
 
 
 def filtered_lrelu(
     x: torch.Tensor, bias: torch.Tensor, up_taps: torch.Tensor | None, down_taps: torch.Tensor | None,
     plan: LayerPlan, *, clamp: float | None,
 ) -> torch.Tensor:
-    x = x + bias[None, :, None, None]
+    in_place = not torch.is_grad_enabled()  # x is the layer's fresh convolution output
+    x = x.add_(bias[None, :, None, None]) if in_place else x + bias[None, :, None, None]
     x = upfirdn2d(x, up_taps, up=plan.up_factor, padding=plan.padding, gain=plan.up_factor**2)
     if not plan.is_torgb:
-        x = F.leaky_relu(x, LRELU_SLOPE) * LRELU_GAIN
+        x = _multiply(F.leaky_relu(x, LRELU_SLOPE, inplace=in_place), LRELU_GAIN)
     if clamp is not None:
-        x = x.clamp(-clamp, clamp)
+        x = x.clamp_(-clamp, clamp) if in_place else x.clamp(-clamp, clamp)
     return upfirdn2d(x, down_taps, down=plan.down_factor)
 
 
@@ -183,12 +233,13 @@ class SynthesisLayer(nn.Module):
         down_shape = (plan.down_taps,) * (2 if plan.down_radial else 1)
         self.register_buffer("down_filter", torch.empty(down_shape) if plan.down_taps > 1 else None)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool = True) -> torch.Tensor:
         styles = self.affine(w)
         if self.plan.is_torgb:
             styles = styles * (1 / np.sqrt(self.weight.shape[1] * self.weight.shape[2] ** 2))
         x = modulated_conv2d(
-            x, self.weight, styles, demodulate=not self.plan.is_torgb, input_gain=self.magnitude_ema.rsqrt()
+            x, self.weight, styles, demodulate=not self.plan.is_torgb, input_gain=self.magnitude_ema.rsqrt(),
+            fused=fused_modconv,
         )
         return filtered_lrelu(x, self.bias, self.up_filter, self.down_filter, self.plan, clamp=self.conv_clamp)
 
@@ -209,11 +260,11 @@ class SynthesisNetwork(nn.Module):
             )
             self.layer_names.append(name)
 
-    def forward(self, ws: torch.Tensor) -> torch.Tensor:
+    def forward(self, ws: torch.Tensor, fused_modconv: bool = True) -> torch.Tensor:
         rows = ws.unbind(dim=1)
         x = self.input(rows[0])
         for name, w in zip(self.layer_names, rows[1:], strict=True):
-            x = getattr(self, name)(x, w)
+            x = getattr(self, name)(x, w, fused_modconv)
         return x * self.output_scale if self.output_scale != 1 else x
 
 
@@ -254,12 +305,16 @@ class StyleGAN3Generator(nn.Module):
             codes = torch.cat([truncated, codes[:, cut:]], dim=1)
         return codes
 
-    def forward_synthesis(self, codes: torch.Tensor) -> torch.Tensor:
+    def forward_synthesis(self, codes: torch.Tensor, *, fused_modconv: bool | None = None) -> torch.Tensor:
+        """``fused_modconv``: which form of modulated convolution computes the layers (the same
+        function either way); None picks the faster for this batch and device."""
         if codes.ndim != 3 or codes.shape[1:] != (self.num_layers, self.latent_dim):
             raise SefaZooError(
                 f"StyleGAN3 expects codes of shape (N, {self.num_layers}, {self.latent_dim}), got {tuple(codes.shape)}"
             )
-        return self.synthesis(codes.to(self.device, torch.float32))
+        if fused_modconv is None:
+            fused_modconv = fused_modconv_is_faster(len(codes), self.device)
+        return self.synthesis(codes.to(self.device, torch.float32), fused_modconv)
 
     @torch.no_grad()
     def map(
