@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from sefa_zoo import render_edits
 from sefa_zoo.bank import load_bank, save_bank, validate
 from sefa_zoo.boundary import (
     BoundaryError, Sampling, boundary, codes_and_scores_from_files, fit_boundary, fit_per_layer, read_npy,
@@ -225,6 +226,12 @@ def test_sampling_does_not_depend_on_the_batch_size(light):
     np.testing.assert_allclose(scores["brightness"], batched_scores["brightness"], atol=1e-6)
 
 
+def test_progress_advances_by_every_batch(light):
+    seen: list[int] = []
+    sample_scores(FakeWPlusGenerator(fake_tensors()), light, "w", Sampling(samples=11, batch_size=4), seen.append)
+    assert seen == [4, 4, 3]
+
+
 def test_each_space_keeps_its_codes(light):
     generator = FakeWPlusGenerator(fake_tensors())
     sampling = Sampling(samples=5, seed=2)
@@ -321,6 +328,9 @@ def test_every_architecture_gets_a_boundary(fixture_files, architecture, light, 
         assert bank.method_info["class"] == 1
     save_bank(bank, tmp_path / "b.safetensors")
     assert load_bank(tmp_path / "b.safetensors").digest() == bank.digest()
+    images = render_edits(generator, load_bank(tmp_path / "b.safetensors"), [0], [-1.0, 1.0], [0],
+                          class_index=class_index, to_distance=True)
+    assert torch.isfinite(images).all() and not torch.equal(images[0, 0, 0], images[0, 0, 1])
 
 
 def test_the_demo_models_x_boundary_separates_x(tmp_path):
