@@ -343,3 +343,21 @@ def test_a_recipe_with_other_edit_layers_is_refused(workspace):
     recipe = workspace.model(view.model).recipe(replace(view, distances=(1.0,) + view.distances[1:]))
     with pytest.raises(RecipeError, match=r"the recipe edits layers 2-3; the editor edits the bank's layers \(0-7\)"):
         workspace.view_of_recipe(replace(recipe, layers=(2, 3)))
+
+
+def test_a_z_bank_of_a_per_layer_model_moves_z_before_the_mapping_as_render_combined_does(workspace):
+    from sefa_zoo.editing import plan_combined, render_combined
+
+    view, _ = workspace.first_view()
+    model = workspace.model(view.model)
+    generator = model.generator
+    rows = np.linalg.qr(np.random.default_rng(0).standard_normal((generator.z_dim, 3)))[0].T
+    z_bank = replace(view.bank, directions=rows.astype(np.float32), eigenvalues=np.array([3.0, 2.0, 1.0]),
+                     latent_space="z", method="interfacegan", layer_indices=tuple(range(generator.num_layers)),
+                     layer_names=tuple(f"layer{i}" for i in range(generator.num_layers)))
+    moved, _ = workspace.with_bank(view, z_bank, "z.safetensors")
+    moved = replace(moved, seeds=(1, 2), distances=(1.5, 0.0, -1.0) + view.distances[3:])
+    edit = plan_combined(generator, z_bank, {0: 1.5, 2: -1.0}, [1, 2], truncation_psi=moved.truncation_psi)
+    _, expected = render_combined(generator, z_bank, edit)
+    np.testing.assert_array_equal(model.edited(moved), grid(expected))
+    assert not np.array_equal(model.edited(moved), model.sample(moved).original)

@@ -20,7 +20,7 @@ from ..classes import ChosenClass, num_classes_of
 from ..conventions import DEFAULT_TRUNCATION_CUTOFF, MAX_SEED
 from ..editing import (
     CombinedEdit, LoadedGenerator, check_bank_fits, codes_from_seeds, default_truncation_psi, edited_codes,
-    open_generator, plan_combined, synthesize_codes,
+    edited_latents, latents_from_seeds, map_latents, moves_z, open_generator, plan_combined, synthesize_codes,
 )
 from ..errors import RecipeError, SefaZooError
 from ..hashing import sha256_file
@@ -178,8 +178,16 @@ class OpenModel:
         if not edit.distances:
             return sample.original
         with self.lock:
-            codes = edited_codes(sample.codes, view.bank, edit.distance_map, edit.layers)
-            return grid(self._synthesize(codes, edit))
+            return grid(self._synthesize(self._edited_codes(sample, view.bank, edit), edit))
+
+    def _edited_codes(self, sample: Sample, bank: DirectionBank, edit: CombinedEdit) -> torch.Tensor:
+        """The codes of the edit: the mapped codes moved, or for a z bank of a per-layer model
+        the seeds' latents moved and mapped again (as render_combined does)."""
+        if not moves_z(bank, self.generator):
+            return edited_codes(sample.codes, bank, edit.distance_map, edit.layers)
+        z = edited_latents(latents_from_seeds(edit.seeds, self.generator.z_dim), bank, edit.distance_map)
+        return map_latents(self.generator, z, truncation_psi=edit.truncation_psi,
+                           truncation_cutoff=edit.truncation_cutoff, chosen_class=edit.chosen_class)
 
     def _synthesize(self, codes: torch.Tensor, edit: CombinedEdit) -> torch.Tensor:
         return synthesize_codes(self.generator, codes, chosen_class=edit.chosen_class,
