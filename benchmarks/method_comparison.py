@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
+import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from sefa_zoo.bank import DirectionBank
 from sefa_zoo.evaluation import Evaluation, EvaluationSettings, evaluate_banks, rescoring_heatmap
@@ -111,14 +114,16 @@ def run_interfacegan(counts: Counts) -> MethodRun:
 
 @dataclass(frozen=True)
 class Match:
-    """A method's direction that changes ``factor`` most: its changes of every attribute (in spreads)."""
+    """A method's direction that matches ``factor`` best: its mean absolute change of every attribute
+    in spreads, of the factor in its own units, and random directions' on the same layers."""
 
     factor: str
     method: str
     label: str
     direction: int
-    changes: dict[str, float]  # in spreads
-    raw_change: float  # of the factor, in its own units
+    changes: dict[str, float]  # mean |change| in spreads
+    raw_change: float  # mean |change| of the factor, in its own units
+    random_change: float  # random directions' mean |change| of the factor, in spreads
 
     @property
     def purity(self) -> float:
@@ -148,12 +153,13 @@ def best_matches(evaluation: Evaluation, runs: Sequence[MethodRun]) -> list[Matc
             candidates = []
             for label, _ in run.banks:
                 result = results[label]
-                spreads = evaluation.normalized_rescoring(result)
-                candidates += [(match_score(spreads[i], a), label, i, spreads[i], result.rescoring[i, a])
-                               for i in range(result.bank.k)]
-            _, label, index, spreads, raw = max(candidates, key=lambda candidate: candidate[0])
-            matches.append(Match(factor, run.method, label, index,
-                                 dict(zip(evaluation.attributes, map(float, spreads))), float(raw)))
+                spreads = evaluation.normalized_rescoring(result, absolute=True)
+                candidates += [(match_score(spreads[i], a), result, i, spreads[i]) for i in range(result.bank.k)]
+            _, result, index, spreads = max(candidates, key=lambda candidate: candidate[0])
+            random = result.baselines[index].absolute_rescoring.mean(axis=0)[a] / evaluation.score_spread[a]
+            matches.append(Match(factor, run.method, result.label, index,
+                                 dict(zip(evaluation.attributes, map(float, spreads))),
+                                 float(result.absolute_rescoring[index, a]), float(random)))
     return matches
 
 
@@ -179,10 +185,10 @@ def heatmaps(runs: Sequence[MethodRun], evaluation: Evaluation) -> dict[str, byt
     for run in runs:
         labels = {label for label, _ in run.banks}
         own = replace(evaluation, banks=tuple(result for result in evaluation.banks if result.label in labels))
-        title = (f"{run.method} on {evaluation.model}: mean change of each factor in spreads, moving "
+        title = (f"{run.method} on {evaluation.model}: mean absolute change of each factor in spreads, moving "
                  f"{settings.distance:g} (latent units) along each direction; {settings.samples} seeds")
         buffer = io.BytesIO()
-        rescoring_heatmap(own, title=title).save(buffer, format="PNG")
+        rescoring_heatmap(own, title=title, absolute=True).save(buffer, format="PNG")
         pictures[f"{run.method.lower()}.png"] = buffer.getvalue()
     return pictures
 
@@ -193,8 +199,14 @@ def markdown(counts: Counts, runs: Sequence[MethodRun], evaluation: Evaluation, 
         f"sampled codes, InterFaceGAN on {counts.boundary_samples} sampled and scored codes (top and bottom "
         f"{counts.boundary_ratio:g} of each factor), the top {counts.top} directions of each SeFa group and of "
         f"GANSpace; every direction moved by {counts.distance:g} latent units on {counts.samples} seeds "
-        f"(psi {evaluation.truncation_psi:g}); changes in spreads (standard deviations of the factor over those "
-        "seeds).",
+        f"(psi {evaluation.truncation_psi:g}); changes are mean absolute changes over the seeds, in spreads "
+        "(standard deviations of the factor over those seeds), the factor's own units in brackets (pixels, turns, "
+        "grey level); random directions: the mean of "
+        f"{counts.num_random} random unit directions moved the same way on the same layers.",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.get_num_threads()} threads; 1-minute "
+        f"load average {os.getloadavg()[0]:.1f} when the tables were written (wall times include loading the "
+        "model; a busy machine makes them longer).",
         "",
         "| method | wall time | samples drawn | supervision | directions |",
         "|---|---|---|---|---|",
@@ -204,15 +216,16 @@ def markdown(counts: Counts, runs: Sequence[MethodRun], evaluation: Evaluation, 
         lines.append(f"| {run.method} | {run.wall_s:.2f} s | {run.samples} | {run.supervision} | {directions} |")
     lines += [
         "",
-        "| factor | method | best direction | change of the factor | largest change of another | purity |",
-        "|---|---|---|---|---|---|",
+        "| factor | method | best direction | change of the factor | random directions | "
+        "largest change of another | purity |",
+        "|---|---|---|---|---|---|---|",
     ]
     for match in matches:
         other, value = match.largest_other()
         lines.append(
             f"| {match.factor} | {match.method} | {match.label} #{match.direction} | "
-            f"{match.changes[match.factor]:+.2f} ({match.raw_change:+.3g}) | {other} {value:+.2f} | "
-            f"{match.purity:.2f} |")
+            f"{match.changes[match.factor]:.2f} ({match.raw_change:.3g}) | {match.random_change:.2f} | "
+            f"{other} {value:.2f} | {match.purity:.2f} |")
     lines += ["", "Best direction: the method's direction with the largest |change of the factor| x purity; purity: "
               "|change of the factor| / sum of |changes| of all five factors (1: that factor alone).", ""]
     return "\n".join(lines) + "\n"

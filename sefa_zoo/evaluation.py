@@ -78,6 +78,7 @@ class Baseline:
     layers: tuple[int, ...]
     image_change: np.ndarray  # (R,)
     rescoring: np.ndarray | None  # (R, attributes)
+    absolute_rescoring: np.ndarray | None  # (R, attributes)
 
     @property
     def mean_image_change(self) -> float:
@@ -95,6 +96,9 @@ class BankEvaluation:
     image_change: np.ndarray  # (k,) mean |ΔI| per unit of distance
     baselines: tuple[Baseline, ...]  # per direction, the random directions on its layers
     rescoring: np.ndarray | None  # (k, attributes) mean score change at +distance
+    # (k, attributes) mean |score change|: a change whose sign varies from seed to seed (a hue turned
+    # towards one colour) averages out of ``rescoring``, not out of this
+    absolute_rescoring: np.ndarray | None
 
     def ratios(self) -> np.ndarray:
         random = np.array([baseline.mean_image_change for baseline in self.baselines])
@@ -123,12 +127,13 @@ class Evaluation:
     banks: tuple[BankEvaluation, ...]
     similarities: tuple[Similarity, ...] = ()
 
-    def normalized_rescoring(self, result: BankEvaluation) -> np.ndarray | None:
-        """``result``'s re-scoring in units of each attribute's spread over the seeds."""
-        if result.rescoring is None or self.score_spread is None:
+    def normalized_rescoring(self, result: BankEvaluation, absolute: bool = False) -> np.ndarray | None:
+        """``result``'s re-scoring (``absolute``: mean absolute) in units of each attribute's spread over the seeds."""
+        changes = result.absolute_rescoring if absolute else result.rescoring
+        if changes is None or self.score_spread is None:
             return None
         spread = np.where(self.score_spread > MIN_SPREAD, self.score_spread, 1.0)
-        return result.rescoring / spread
+        return changes / spread
 
     def as_json(self) -> dict[str, Any]:
         settings = self.settings
@@ -158,6 +163,11 @@ class Evaluation:
                 entry["rescoring"] = _by_attribute(self.attributes, result.rescoring[i])
                 entry["rescoring_in_spreads"] = _by_attribute(self.attributes, normalized[i])
                 entry["random_rescoring"] = _by_attribute(self.attributes, baseline.mean_abs_rescoring)
+                entry["absolute_rescoring"] = _by_attribute(self.attributes, result.absolute_rescoring[i])
+                entry["absolute_rescoring_in_spreads"] = _by_attribute(
+                    self.attributes, self.normalized_rescoring(result, absolute=True)[i])
+                entry["random_absolute_rescoring"] = _by_attribute(
+                    self.attributes, baseline.absolute_rescoring.mean(axis=0))
             directions.append(entry)
         return {
             "label": result.label, "digest": bank.digest(), "method": bank.method, "latent_space": bank.latent_space,
@@ -175,14 +185,19 @@ class Evaluation:
         return _csv(rows)
 
     def rescoring_csv(self) -> str:
-        rows = [("bank", "direction", "name", "attribute", "change", "change_in_spreads", "random_abs_change")]
+        rows = [("bank", "direction", "name", "attribute", "change", "change_in_spreads", "random_abs_change",
+                 "absolute_change", "absolute_change_in_spreads", "random_absolute_change")]
         for result in self.banks:
             normalized = self.normalized_rescoring(result)
+            absolute = self.normalized_rescoring(result, absolute=True)
             for i in range(result.bank.k):
-                random = result.baselines[i].mean_abs_rescoring
+                baseline = result.baselines[i]
+                random, random_absolute = baseline.mean_abs_rescoring, baseline.absolute_rescoring.mean(axis=0)
                 for a, attribute in enumerate(self.attributes):
                     rows.append((result.label, i, result.bank.name_of(i), attribute, _number(result.rescoring[i, a]),
-                                 _number(normalized[i, a]), _number(random[a])))
+                                 _number(normalized[i, a]), _number(random[a]),
+                                 _number(result.absolute_rescoring[i, a]), _number(absolute[i, a]),
+                                 _number(random_absolute[a])))
         return _csv(rows)
 
     def similarity_csv(self) -> str:
@@ -215,16 +230,16 @@ def output_files(evaluation: Evaluation) -> dict[str, bytes]:
     return files
 
 
-def rescoring_heatmap(evaluation: Evaluation, title: str | None = None):
+def rescoring_heatmap(evaluation: Evaluation, title: str | None = None, absolute: bool = False):
     """The re-scoring matrix as a PIL image: a row per direction, a column per attribute, each
-    change in spreads of the attribute."""
+    change (``absolute``: mean absolute change) in spreads of the attribute."""
     from .outputs.heatmap import draw_heatmap
 
     if evaluation.scorer is None:
         raise SefaZooError("no re-scoring without a scorer")
     rows, labels = [], []
     for result in evaluation.banks:
-        rows.append(evaluation.normalized_rescoring(result))
+        rows.append(evaluation.normalized_rescoring(result, absolute=absolute))
         for i in range(result.bank.k):
             name = result.bank.name_of(i)
             labels.append(f"{result.label} {i}" + (f' "{name}"' if name else ""))
@@ -300,11 +315,17 @@ class _Accumulator:
 
     image_change: float = 0.0
     score_change: np.ndarray | None = None
+    absolute_score_change: np.ndarray | None = None
 
     def add(self, change: float, scores: np.ndarray | None) -> None:
+        """``scores``: the batch's score changes (N, attributes), or None without a scorer."""
         self.image_change += change
-        if scores is not None:
-            self.score_change = scores if self.score_change is None else self.score_change + scores
+        if scores is None:
+            return
+        signed, absolute = scores.sum(axis=0), np.abs(scores).sum(axis=0)
+        if self.score_change is not None:
+            signed, absolute = self.score_change + signed, self.absolute_score_change + absolute
+        self.score_change, self.absolute_score_change = signed, absolute
 
 
 @dataclass
@@ -388,7 +409,7 @@ def evaluate_banks(
             images = synthesize_codes(generator, moved, **render)
             after = _scores(scorer, images)
             sums[key].add(_image_change(images, originals),
-                          None if after is None else _score_change(scorer, after, before).sum(axis=0))
+                          None if after is None else _score_change(scorer, after, before))
             advance(len(codes))
     return _evaluation(banks, settings, scorer, plan, model, moves, sums, original_scores)
 
@@ -436,7 +457,8 @@ def _evaluation(
         baselines[key] = Baseline(
             layers=tuple(layers),
             image_change=np.array([change.image_change / per_unit for change in changes]),
-            rescoring=None if scorer is None else np.stack([c.score_change / settings.samples for c in changes]),
+            rescoring=_mean_scores(changes, "score_change", settings.samples),
+            absolute_rescoring=_mean_scores(changes, "absolute_score_change", settings.samples),
         )
     results = []
     for b, (label, bank) in enumerate(banks):
@@ -445,7 +467,8 @@ def _evaluation(
             label=label, bank=bank,
             image_change=np.array([change.image_change / per_unit for change in changes]),
             baselines=tuple(baselines[moves.baseline_key(bank, i)] for i in range(bank.k)),
-            rescoring=None if scorer is None else np.stack([c.score_change / settings.samples for c in changes]),
+            rescoring=_mean_scores(changes, "score_change", settings.samples),
+            absolute_rescoring=_mean_scores(changes, "absolute_score_change", settings.samples),
         ))
     return Evaluation(
         model=model, settings=settings, truncation_psi=plan.truncation_psi, class_index=plan.class_index,
@@ -453,3 +476,9 @@ def _evaluation(
         score_spread=None if scorer is None else np.concatenate(original_scores).std(axis=0),
         banks=tuple(results), similarities=cosine_similarities(banks),
     )
+
+
+def _mean_scores(sums: Sequence[_Accumulator], which: str, samples: int) -> np.ndarray | None:
+    """The accumulated ``which`` of each move over the seeds, (moves, attributes); None without a scorer."""
+    totals = [getattr(accumulated, which) for accumulated in sums]
+    return None if totals[0] is None else np.stack(totals) / samples

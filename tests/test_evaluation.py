@@ -225,12 +225,14 @@ def test_the_heatmap_colours_each_cell_by_its_sign_and_size():
         draw_heatmap(values, ["a 0"], ["x", "y"], "title")
 
 
-def direct_rescoring(generator, codes, direction, layers, distance, scorer):
-    """mean over seeds of score(edited) - score(original), per attribute, computed directly."""
+def direct_rescoring(generator, codes, direction, layers, distance, scorer, absolute=False):
+    """mean over seeds of score(edited) - score(original) (``absolute``: of its absolute value), per
+    attribute, computed directly."""
     moved = codes.clone()
     moved[:, list(layers)] += distance * torch.from_numpy(np.asarray(direction, dtype=np.float32))
     before, after = scorer.score(generator.synthesize(codes)), scorer.score(generator.synthesize(moved))
-    return np.array([np.mean(after[a] - before[a]) for a in scorer.attributes])
+    change = np.abs if absolute else np.asarray
+    return np.array([np.mean(change(after[a] - before[a])) for a in scorer.attributes])
 
 
 def test_rescoring_is_the_mean_score_change_also_in_spreads(fake_wplus):
@@ -245,10 +247,15 @@ def test_rescoring_is_the_mean_score_change_also_in_spreads(fake_wplus):
         np.testing.assert_allclose(result.rescoring[i],
                                    direct_rescoring(generator, codes, bank.directions[i], (1, 2), 2.0, scorer),
                                    rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(result.absolute_rescoring[i], direct_rescoring(
+            generator, codes, bank.directions[i], (1, 2), 2.0, scorer, absolute=True), rtol=1e-5, atol=1e-7)
     originals = scorer.score(generator.synthesize(codes))
     spread = np.array([np.std(originals[a]) for a in scorer.attributes])
     np.testing.assert_allclose(evaluation.score_spread, spread, rtol=1e-6)
     np.testing.assert_allclose(evaluation.normalized_rescoring(result), result.rescoring / spread, rtol=1e-6)
+    np.testing.assert_allclose(evaluation.normalized_rescoring(result, absolute=True),
+                               result.absolute_rescoring / spread, rtol=1e-6)
+    assert (result.absolute_rescoring >= np.abs(result.rescoring) - 1e-12).all()
     randoms = random_directions(bank.latent_dim, 4, seed=3)
     expected = np.mean([np.abs(direct_rescoring(generator, codes, v, (1, 2), 2.0, scorer)) for v in randoms], axis=0)
     np.testing.assert_allclose(result.baselines[0].mean_abs_rescoring, expected, rtol=1e-5, atol=1e-7)
@@ -272,6 +279,7 @@ def test_the_command_rescores_with_a_registered_scorer(fake_wplus, register_plug
     assert first["rescoring"]["brightness"] == pytest.approx(float(rows[0]["change"]))
     assert first["rescoring_in_spreads"]["brightness"] == pytest.approx(
         float(rows[0]["change"]) / report["score_spread"]["brightness"])
+    assert first["absolute_rescoring"]["brightness"] == pytest.approx(float(rows[0]["absolute_change"]))
     with Image.open(out / "rescoring.png") as image:
         assert image.format == "PNG" and image.height > 3 * 22
     result = run("evaluate", "--checkpoint", fake_wplus, "-b", bank, "-n", 2, "--scorer", "toy-lite", "-o", out)
@@ -317,5 +325,6 @@ def test_a_circular_attribute_changes_the_shorter_way_round(fake_wplus):
         plain = turns(generator.synthesize(moved))["angle"] - before
         shorter = (plain + 0.5) % 1.0 - 0.5
         assert result.rescoring[i, 0] == pytest.approx(shorter.mean(), abs=1e-6)
+        assert result.absolute_rescoring[i, 0] == pytest.approx(np.abs(shorter).mean(), abs=1e-6)
         wrapped.append(not np.allclose(plain, shorter))
     assert any(wrapped)  # some change went past half a turn: the plain difference would differ

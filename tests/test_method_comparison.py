@@ -44,12 +44,12 @@ def test_each_factor_gets_each_methods_best_match(comparison):
     assert [(m.factor, m.method) for m in matches] == [(f, run.method) for f in FACTORS for run in runs]
     for match in matches:
         result = next(r for r in evaluation.banks if r.label == match.label)
-        spreads = evaluation.normalized_rescoring(result)
+        spreads = evaluation.normalized_rescoring(result, absolute=True)
         assert match.changes == pytest.approx(dict(zip(FACTORS, spreads[match.direction])))
         factor = FACTORS.index(match.factor)
         labels = [label for run in runs if run.method == match.method for label, _ in run.banks]
         best = max(module.match_score(s, factor) for r in evaluation.banks if r.label in labels
-                   for s in evaluation.normalized_rescoring(r))
+                   for s in evaluation.normalized_rescoring(r, absolute=True))
         assert module.match_score(spreads[match.direction], factor) == best
         assert 0 <= match.purity <= 1
 
