@@ -3,7 +3,8 @@
 A recipe names the model (a catalogue name, or a checkpoint file by its name) with the sha256
 of its weights, the directions by their bank's digest and how they were made (a bank file, or
 factorized on the fly, which can be done again), and everything the sliders and sample
-controls set. Rendering one checks both hashes first: a different checkpoint or bank is a
+controls set, with whether the sliders move samples by a distance or to a distance from the
+bank's boundaries. Rendering one checks both hashes first: a different checkpoint or bank is a
 one-line error naming which, never a silently different image.
 
 A recipe file is hostile: it is read only up to ``MAX_RECIPE_BYTES``, parsed with bounded
@@ -94,6 +95,7 @@ class Recipe:
     layers: tuple[int, ...]
     distances: tuple[tuple[int, float], ...]  # every slider: (direction, distance), by direction
     direction_names: tuple[tuple[int, str], ...] = ()  # (direction, name) of the named ones
+    to_distance: bool = False  # distances are where samples move to from the bank's boundaries, not how far
 
     @property
     def distance_map(self) -> dict[int, float]:
@@ -135,6 +137,7 @@ def make_recipe(
         truncation_cutoff=edit.truncation_cutoff, class_index=edit.class_index, layers=edit.layers,
         distances=edit.distances,
         direction_names=tuple((i, bank.name_of(i)) for i in range(bank.k) if bank.name_of(i)),
+        to_distance=edit.to_distance,
     )
     return recipe_from_json(recipe_to_json(recipe), "recipe")  # what could not be saved fails here
 
@@ -180,6 +183,7 @@ def recipe_to_json(recipe: Recipe) -> dict[str, Any]:
         "layers": list(recipe.layers),
         "distances": {str(i): distance for i, distance in recipe.distances},
         "direction_names": {str(i): name for i, name in recipe.direction_names},
+        **({"to_distance": True} if recipe.to_distance else {}),  # recipes of moves by keep their old form
     }
 
 
@@ -193,7 +197,7 @@ def recipe_from_json(data: object, where: str) -> Recipe:
     fields = _Fields(where)
     top = fields.object(data, "", required=("format", "version", "model", "bank", "seeds", "truncation_psi",
                                             "truncation_cutoff", "class_index", "layers", "distances"),
-                        optional=("direction_names",))
+                        optional=("direction_names", "to_distance"))
     if top["format"] != FORMAT:
         raise RecipeError(f"{where}: 'format' must be {FORMAT!r} (is this a sefa-zoo edit recipe?)")
     version = fields.integer(top["version"], "version", 1, 10**6)
@@ -216,6 +220,7 @@ def recipe_from_json(data: object, where: str) -> Recipe:
             (index, fields.text(value, f"direction_names.{index}", MAX_NAME, stripped=True))
             for index, value in fields.indexed(top.get("direction_names", {}), "direction_names")
         ),
+        to_distance=fields.flag(top.get("to_distance", False), "to_distance"),
     )
 
 
@@ -335,6 +340,11 @@ class _Fields:
             raise self.fail(field, "must not start or end with spaces")
         if file_name and (value in (".", "..") or re.search(r"[\\/]", value)):
             raise self.fail(field, f"must be a file name without folders, not {_shown(value)}")
+        return value
+
+    def flag(self, value: object, field: str) -> bool:
+        if type(value) is not bool:
+            raise self.fail(field, "must be true or false")
         return value
 
     def hex64(self, value: object, field: str) -> str:
@@ -478,7 +488,7 @@ def open_recipe(
     edit = plan_combined(
         loaded.generator, bank, recipe.distance_map, recipe.seeds, truncation_psi=recipe.truncation_psi,
         truncation_cutoff=recipe.truncation_cutoff, layers=recipe.layers, architecture=loaded.architecture,
-        class_index=recipe.class_index, model=loaded.name,
+        class_index=recipe.class_index, model=loaded.name, to_distance=recipe.to_distance,
     )
     return OpenedRecipe(loaded, bank, edit)
 

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -336,7 +337,7 @@ JSON_VALUES = st.recursive(
 FIELDS = ["format", "version", "model", "bank", "seeds", "truncation_psi", "truncation_cutoff", "class_index",
           "layers", "distances", "direction_names", "model.catalogue", "model.options", "model.checkpoint_sha256",
           "model.layout", "bank.digest", "bank.factorized", "bank.factorized.layers", "bank.factorized.k",
-          "distances.0", "distances.3", "direction_names.0", "other"]
+          "distances.0", "distances.3", "direction_names.0", "to_distance", "other"]
 
 
 def _accepted(text):
@@ -372,3 +373,40 @@ def test_fuzzed_text(valid, cut, junk):
 @given(value=JSON_VALUES)
 def test_fuzzed_documents(value):
     _accepted(json.dumps(value))
+
+
+# boundaries
+
+
+def boundary_bank_of(generator, normal, offset):
+    """A one-direction InterFaceGAN bank of the fake W+ model: the boundary n·w + b = 0."""
+    from sefa_zoo.boundary import Boundary, ModelFacts, boundary_bank
+
+    from support.editing_toys import NAME, NUM_LAYERS
+
+    facts = ModelFacts(generator, NAME, "plain", tuple(f"style{i}" for i in range(NUM_LAYERS)),
+                       {"model": "fake", "checkpoint_sha256": "", "checkpoint_source": "fake_wplus.safetensors"})
+    return boundary_bank(facts, "w", [Boundary(normal, offset, 1.0, 1.0, 1, 1, 0, True)], attribute="test", info={})
+
+
+def test_a_recipe_that_moves_to_a_distance_from_a_boundary_renders_that(fake_wplus, tmp_path):
+    loaded = open_generator(fake_wplus)
+    normal = np.random.default_rng(3).standard_normal(loaded.generator.latent_dim)
+    bank = boundary_bank_of(loaded.generator, normal / np.linalg.norm(normal), 0.5)
+    bank_file = save_bank(bank, tmp_path / "boundary.safetensors")
+    edit = plan_combined(loaded.generator, bank, {0: -1.5}, [0, 1], to_distance=True)
+    recipe = make_recipe(loaded, bank, edit, bank_file=bank_file)
+    assert recipe_to_json(recipe)["to_distance"] is True
+    back = load_recipe(save_recipe(recipe, tmp_path / "r.json"))
+    assert back.to_distance and open_recipe(back, bank_file=bank_file, checkpoint=fake_wplus).edit == edit
+    _, edited = render_recipe(back, bank_file=bank_file, checkpoint=fake_wplus)
+    assert torch.equal(edited, render_combined(loaded.generator, bank, edit)[1])
+    moved_by = plan_combined(loaded.generator, bank, {0: -1.5}, [0, 1])
+    assert not torch.equal(edited, render_combined(loaded.generator, bank, moved_by)[1])
+    assert "to_distance" not in recipe_to_json(make_recipe(loaded, bank, moved_by, bank_file=bank_file))
+
+
+@pytest.mark.parametrize("value", [1, "true", None, 0])
+def test_to_distance_is_true_or_false(valid, value):
+    with pytest.raises(RecipeError, match="'to_distance' must be true or false"):
+        parse_recipe(json.dumps({**valid, "to_distance": value}), "r.json")
