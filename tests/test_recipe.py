@@ -30,7 +30,7 @@ from sefa_zoo.recipe import (
     save_recipe,
 )
 
-from support.editing_toys import fake_tensors, fake_wplus  # noqa: F401  (fake_wplus is a fixture)
+from support.editing_toys import boundary_bank_of, fake_tensors, fake_wplus  # noqa: F401  (fake_wplus: fixture)
 
 DEMO = "stylegan2-shapes"
 
@@ -378,21 +378,9 @@ def test_fuzzed_documents(value):
 # boundaries
 
 
-def boundary_bank_of(generator, normal, offset):
-    """A one-direction InterFaceGAN bank of the fake W+ model: the boundary n·w + b = 0."""
-    from sefa_zoo.boundary import Boundary, ModelFacts, boundary_bank
-
-    from support.editing_toys import NAME, NUM_LAYERS
-
-    facts = ModelFacts(generator, NAME, "plain", tuple(f"style{i}" for i in range(NUM_LAYERS)),
-                       {"model": "fake", "checkpoint_sha256": "", "checkpoint_source": "fake_wplus.safetensors"})
-    return boundary_bank(facts, "w", [Boundary(normal, offset, 1.0, 1.0, 1, 1, 0, True)], attribute="test", info={})
-
-
 def test_a_recipe_that_moves_to_a_distance_from_a_boundary_renders_that(fake_wplus, tmp_path):
     loaded = open_generator(fake_wplus)
-    normal = np.random.default_rng(3).standard_normal(loaded.generator.latent_dim)
-    bank = boundary_bank_of(loaded.generator, normal / np.linalg.norm(normal), 0.5)
+    bank = boundary_bank_of(loaded.generator, "w", np.random.default_rng(3).standard_normal(6), 0.5)
     bank_file = save_bank(bank, tmp_path / "boundary.safetensors")
     edit = plan_combined(loaded.generator, bank, {0: -1.5}, [0, 1], to_distance=True)
     recipe = make_recipe(loaded, bank, edit, bank_file=bank_file)

@@ -30,7 +30,7 @@ def sweep_order(steps: int) -> list[int]:
 def caption_wordings(rendered: RenderedEdits, row: int, step: int) -> list[str]:
     """What a frame's caption may say, from the most to the least: the last is the bare distance."""
     direction = rendered.direction_name(row)
-    distance = f"distance {rendered.distance_text(step)}"
+    distance = f"{rendered.distance_word} {rendered.distance_text(step)}"
     chosen = rendered.class_text()
     with_class = [
         f"{chosen}, {direction}, {rendered.eigenvalue_text(row)}, {distance}",

@@ -142,7 +142,7 @@ def draw_grid(cells: np.ndarray, row_labels: list[str], column_labels: list[str]
 def grid_title(rendered: RenderedEdits, what: str) -> str:
     chosen = rendered.class_text()
     return (
-        f"{rendered.model}{f', {chosen}' if chosen else ''}: {what}; columns: distance; "
+        f"{rendered.model}{f', {chosen}' if chosen else ''}: {what}; columns: {rendered.distance_word}; "
         f"layers {format_layer_spec(rendered.plan.layers)}; truncation {rendered.truncation_text()}"
     )
 

@@ -15,12 +15,14 @@ from .imaging import for_display
 
 @dataclass(frozen=True)
 class RenderedEdits:
-    """``pixels``: uint8 (directions, seeds, distances, H, W, C) in ``plan``'s order."""
+    """``pixels``: uint8 (directions, seeds, distances, H, W, C) in ``plan``'s order;
+    ``num_layers``: the model's code layers (None: judged from the bank)."""
 
     pixels: np.ndarray
     bank: DirectionBank
     plan: EditPlan
     model: str
+    num_layers: int | None = None
 
     def __post_init__(self) -> None:
         if self.pixels.dtype != np.uint8 or self.pixels.ndim != 6 or self.pixels.shape[:3] != self.plan.shape:
@@ -51,6 +53,11 @@ class RenderedEdits:
     def seed_name(self, column: int) -> str:
         return f"seed {self.plan.seeds[column]}"
 
+    @property
+    def distance_word(self) -> str:
+        """What a distance is: how far samples move, or (to_distance) where they end up."""
+        return "distance from the boundary" if self.plan.to_distance else "distance"
+
     def distance_text(self, step: int) -> str:
         distance = self.plan.distances[step]
         return "0" if distance == 0 else f"{distance:+.3g}"
@@ -63,7 +70,8 @@ class RenderedEdits:
         psi, cutoff = self.plan.truncation_psi, self.plan.truncation_cutoff
         if psi == 1.0:
             return "none (psi 1)"
-        if self.bank.latent_space == "z":  # one code (DCGAN, BigGAN): no layers to choose from
+        one_code = self.num_layers == 1 if self.num_layers is not None else self.bank.latent_space == "z"
+        if one_code:  # DCGAN, BigGAN: no layers to choose from
             return f"psi {psi:g}"
         return f"psi {psi:g} on " + ("every layer" if cutoff is None else f"layers below {cutoff}")
 
@@ -75,7 +83,8 @@ class RenderedEdits:
             *([("class", chosen.label().removeprefix("class "))] if chosen is not None else []),
             ("directions", ", ".join(str(d) for d in self.plan.directions)),
             ("seeds", ", ".join(str(s) for s in self.plan.seeds)),
-            ("distances", ", ".join(self.distance_text(i) for i in range(len(self.plan.distances)))),
+            ("distances from the boundary" if self.plan.to_distance else "distances",
+             ", ".join(self.distance_text(i) for i in range(len(self.plan.distances)))),
             ("edited layers", format_layer_spec(self.plan.layers)),
             ("truncation", self.truncation_text()),
             ("latent sampling", "z = numpy.random.RandomState(seed).randn(z_dim)"),
@@ -94,4 +103,4 @@ def render_for_display(
 ) -> RenderedEdits:
     """Render ``plan`` and keep only display-sized uint8 pictures (see ``imaging.display_size``)."""
     pixels = render_plan(generator, bank, plan, batch_size=batch_size, progress=progress, postprocess=for_display(size))
-    return RenderedEdits(pixels.numpy(), bank, plan, model)
+    return RenderedEdits(pixels.numpy(), bank, plan, model, generator.num_layers)

@@ -132,7 +132,8 @@ def _edit_rows(rendered: RenderedEdits) -> str:
         for s in range(seeds):
             cells = []
             for a in range(steps):
-                alt = f"{rendered.direction_name(d)}, {rendered.seed_name(s)}, distance {rendered.distance_text(a)}"
+                alt = (f"{rendered.direction_name(d)}, {rendered.seed_name(s)}, "
+                       f"{rendered.distance_word} {rendered.distance_text(a)}")
                 cells.append(
                     f"<td><img src=\"{data_uri(rendered.pixels[d, s, a])}\" width=\"{width}\" height=\"{height}\" "
                     f"alt=\"{escape(alt)}\"></td>"
@@ -145,6 +146,12 @@ def _edit_rows(rendered: RenderedEdits) -> str:
                 + "".join(cells) + "</tr>"
             )
     return "\n".join(out)
+
+
+def _columns_are(rendered: RenderedEdits) -> str:
+    if rendered.plan.to_distance:
+        return "signed distances from the direction's boundary, where every sample is moved to"
+    return "distances along the direction"
 
 
 def html_report(rendered: RenderedEdits) -> str:
@@ -172,9 +179,9 @@ def html_report(rendered: RenderedEdits) -> str:
         "<h2>Images</h2>",
         "<p>Group rows by <button type=\"button\" data-group=\"direction\" aria-pressed=\"true\">direction</button> "
         "<button type=\"button\" data-group=\"seed\" aria-pressed=\"false\">sample</button>; "
-        "columns are distances along the direction.</p>",
+        f"columns are {_columns_are(rendered)}.</p>",
         "<table id=\"edits\">",
-        f"<thead><tr><th scope=\"col\">distance</th>{head_cells}</tr></thead>",
+        f"<thead><tr><th scope=\"col\">{rendered.distance_word}</th>{head_cells}</tr></thead>",
         "<tbody>",
         _edit_rows(rendered),
         "</tbody>",

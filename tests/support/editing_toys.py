@@ -221,3 +221,17 @@ def command_runner(**commands):
     for name, function in commands.items():
         app.command(name)(guarded(function))
     return lambda *args: CliRunner().invoke(app, [str(arg) for arg in args])
+
+
+def boundary_bank_of(generator, space: str, normal, offset: float, attribute: str = "test"):
+    """A one-direction InterFaceGAN bank of the fake W+ model (``generator``) in ``space``
+    ("w" or "z"): the boundary normal·x + offset = 0."""
+    import numpy as np
+
+    from sefa_zoo.boundary import Boundary, ModelFacts, boundary_bank
+
+    facts = ModelFacts(generator, NAME, "plain", tuple(f"style{i}" for i in range(NUM_LAYERS)),
+                       {"model": "fake", "checkpoint_sha256": "", "checkpoint_source": "fake_wplus.safetensors"})
+    unit = np.asarray(normal, dtype=np.float64) / np.linalg.norm(normal)
+    return boundary_bank(facts, space, [Boundary(unit, offset, 1.0, 1.0, 1, 1, 0, True)], attribute=attribute,
+                         info={})
