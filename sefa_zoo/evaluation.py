@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,10 @@ import torch
 from .architecture import Generator
 from .bank import DirectionBank
 from .conventions import DEFAULT_TRUNCATION_CUTOFF, MAX_SEED
-from .editing import CombinedEdit, codes_from_seeds, distance_units, edited_codes, plan_combined, synthesize_codes
+from .editing import (
+    CombinedEdit, distance_units, edited_codes, edited_latents, latents_from_seeds, map_latents, moves_z, plan_combined,
+    synthesize_codes,
+)
 from .errors import SefaZooError
 
 if TYPE_CHECKING:
@@ -395,17 +398,18 @@ def evaluate_banks(
     original_scores: list[np.ndarray] = []
     render = dict(chosen_class=plan.chosen_class, truncation_psi=plan.truncation_psi, batch_size=settings.batch_size)
     seeds = settings.seeds
+    mapping = {"truncation_psi": plan.truncation_psi, "truncation_cutoff": plan.truncation_cutoff,
+               "chosen_class": plan.chosen_class}
     for start in range(0, len(seeds), settings.batch_size):
-        codes = codes_from_seeds(generator, seeds[start:start + settings.batch_size],
-                                 truncation_psi=plan.truncation_psi, truncation_cutoff=plan.truncation_cutoff,
-                                 class_index=plan.chosen_class)
+        z = latents_from_seeds(seeds[start:start + settings.batch_size], generator.z_dim)
+        codes = map_latents(generator, z, **mapping)
         originals = synthesize_codes(generator, codes, **render)
         before = _scores(scorer, originals)
         if before is not None:
             original_scores.append(before)
         advance(len(codes))
         for key, bank, index in planned:
-            moved = _moved_codes(codes, bank, index, settings.distance)
+            moved = _moved_codes(generator, z, codes, bank, index, settings.distance, mapping)
             images = synthesize_codes(generator, moved, **render)
             after = _scores(scorer, images)
             sums[key].add(_image_change(images, originals),
@@ -414,12 +418,20 @@ def evaluate_banks(
     return _evaluation(banks, settings, scorer, plan, model, moves, sums, original_scores)
 
 
-def _moved_codes(codes: torch.Tensor, bank: DirectionBank, index: int, distance: float) -> torch.Tensor:
-    """``codes`` moved ``distance`` latent units along direction ``index`` as edits move them (on its
-    own layers, or the bank's); edits count in the bank's units, so the distance is converted. A
-    direction whose unit is 0 (a GANSpace component without variance) does not move."""
+def _moved_codes(
+    generator: Generator, z: torch.Tensor, codes: torch.Tensor, bank: DirectionBank, index: int, distance: float,
+    mapping: Mapping[str, Any],
+) -> torch.Tensor:
+    """The codes of latents ``z`` (mapped: ``codes``) moved ``distance`` latent units along direction
+    ``index`` as edits move them: z before the mapping for a z bank of a per-layer model, else the
+    codes on the direction's own layers or the bank's. Edits count in the bank's units, so the
+    distance is converted; a direction whose unit is 0 (a GANSpace component without variance) does
+    not move."""
     unit = float(distance_units(bank)[index])
-    return edited_codes(codes, bank, {index: distance / unit if unit > 0 else 0.0})
+    distances = {index: distance / unit if unit > 0 else 0.0}
+    if moves_z(bank, generator):
+        return map_latents(generator, edited_latents(z, bank, distances), **mapping)
+    return edited_codes(codes, bank, distances)
 
 
 def _image_change(images: torch.Tensor, originals: torch.Tensor) -> float:

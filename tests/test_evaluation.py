@@ -15,7 +15,7 @@ from PIL import Image
 
 from sefa_zoo import SefaZooError, factorize_file, save_bank
 from sefa_zoo.cli.evaluate import evaluate
-from sefa_zoo.editing import codes_from_seeds, open_generator
+from sefa_zoo.editing import codes_from_seeds, default_truncation_psi, latents_from_seeds, open_generator
 from sefa_zoo.evaluation import (
     EvaluationSettings, cosine_similarities, evaluate_banks, images_to_render, output_files, random_directions,
 )
@@ -328,3 +328,25 @@ def test_a_circular_attribute_changes_the_shorter_way_round(fake_wplus):
         assert result.absolute_rescoring[i, 0] == pytest.approx(np.abs(shorter).mean(), abs=1e-6)
         wrapped.append(not np.allclose(plain, shorter))
     assert any(wrapped)  # some change went past half a turn: the plain difference would differ
+
+
+def test_a_z_bank_of_a_per_layer_model_moves_z_before_the_mapping(fake_wplus):
+    """An InterFaceGAN boundary in z of a style model: edits move z, then map it."""
+    generator = open_generator(fake_wplus).generator
+    z_bank = replace(random_bank(k=2, dim=generator.z_dim, seed=5, model="fake_wplus.safetensors",
+                                 layers=tuple(range(generator.num_layers))),
+                     architecture="fakewplus", latent_space="z")
+    result = evaluate_banks(generator, [("z", z_bank)], settings=SMALL).banks[0]
+    z = latents_from_seeds(SMALL.seeds, generator.z_dim)
+    psi = default_truncation_psi(generator)
+
+    def change(direction):
+        codes, moved = generator.map(z, truncation_psi=psi, truncation_cutoff=8), generator.map(
+            z + 2.0 * torch.from_numpy(np.asarray(direction, dtype=np.float32)), truncation_psi=psi, truncation_cutoff=8)
+        difference = generator.synthesize(moved).double() - generator.synthesize(codes).double()
+        return float(difference.abs().flatten(1).mean(dim=1).mean()) / 2.0
+
+    for i in range(2):
+        assert result.image_change[i] == pytest.approx(change(z_bank.directions[i]), rel=1e-5)
+    randoms = random_directions(generator.z_dim, 4, seed=3)
+    assert result.baselines[0].mean_image_change == pytest.approx(np.mean([change(v) for v in randoms]), rel=1e-5)
