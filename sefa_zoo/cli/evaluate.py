@@ -42,11 +42,13 @@ def evaluate(
     bank_files: Annotated[list[Path], typer.Option(
         "--bank", "-b", help="A direction bank to evaluate (repeatable: banks are also compared).")] = [],
     scorer_name: Annotated[Optional[str], typer.Option(
-        "--scorer", help="Re-score the edited images with this scorer (see `sefa-zoo plugins`).")] = None,
+        "--scorer", help="Re-score the edited images with this scorer, one a plugin registers (the demo model's: "
+        "shapes).")] = None,
     top: Annotated[int, typer.Option(
         "--top", min=1, help="Evaluate the first (strongest) directions of each bank, this many.")] = DEFAULT_TOP,
     samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Seeds to edit: --seed onwards.")] = 64,
-    distance: Annotated[float, typer.Option("--distance", help="How far to move along each direction.")] = 3.0,
+    distance: Annotated[float, typer.Option(
+        "--distance", help="How far to move along each direction, in latent units (a GANSpace bank's too).")] = 3.0,
     seed: Annotated[int, typer.Option("--seed", min=0, help="The first seed; also seeds the random directions.")] = 0,
     num_random: Annotated[int, typer.Option(
         "--random", min=1, help="Random unit directions for the baseline (per set of layers).")] = 16,
