@@ -361,3 +361,24 @@ def test_a_z_bank_of_a_per_layer_model_moves_z_before_the_mapping_as_render_comb
     _, expected = render_combined(generator, z_bank, edit)
     np.testing.assert_array_equal(model.edited(moved), grid(expected))
     assert not np.array_equal(model.edited(moved), model.sample(moved).original)
+
+
+def test_boundary_sliders_can_say_where_to_move_to_and_recipes_keep_it(workspace):
+    from sefa_zoo.editing import plan_combined, render_combined
+    from sefa_zoo.recipe import parse_recipe, recipe_text
+
+    view, _ = workspace.first_view()
+    model = workspace.model(view.model)
+    boundary = replace(view.bank.top(2), method="interfacegan", offsets=np.array([0.5, -0.25]))
+    with_boundary, _ = workspace.with_bank(view, boundary, "boundary.safetensors")
+    target = replace(with_boundary, shown=2, distances=(1.0,) + view.distances[1:], to_distance=True)
+    assert target.moved() == {0: 1.0, 1: 0.0}  # the slider at 0 puts the samples on that boundary
+    edit = plan_combined(model.generator, boundary, {0: 1.0, 1: 0.0}, [0], truncation_psi=view.truncation_psi,
+                         to_distance=True)
+    np.testing.assert_array_equal(model.edited(target), grid(render_combined(model.generator, boundary, edit)[1]))
+    assert not np.array_equal(model.edited(target), model.edited(replace(target, to_distance=False)))
+    recipe = parse_recipe(recipe_text(model.recipe(target)))
+    assert recipe.to_distance
+    again = workspace.view_of_recipe(recipe, [(boundary, "boundary.safetensors")])
+    assert again.to_distance and np.array_equal(model.edited(again), model.edited(target))
+    assert not workspace.with_layers(again, "all").to_distance

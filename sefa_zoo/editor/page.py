@@ -130,6 +130,7 @@ class Page:
             self.class_box: gr.update(visible=model.conditional,
                                       value=str(view.chosen_class.index) if view.chosen_class else ""),
             self.name_index: gr.update(maximum=view.bank.k - 1),
+            self.to_distance: gr.update(visible=view.bank.offsets is not None, value=view.to_distance),
             **dict(zip(self.sliders, sliders)),
             self.original: original,
             self.edited: edited,
@@ -180,6 +181,8 @@ class Page:
         self.bank_upload = gr.UploadButton("Upload a bank", file_types=[".safetensors"], elem_id="bank-upload")
         self.shown = gr.Slider(1, first.slider_count, value=first.shown, step=1, label="Directions shown",
                                elem_id="shown")
+        self.to_distance = gr.Checkbox(first.to_distance, label="Sliders are distances from the boundary (move to)",
+                                       visible=first.bank.offsets is not None, elem_id="to-distance")
 
     def _sample_controls(self, first: View) -> None:
         with gr.Row():
@@ -214,7 +217,7 @@ class Page:
     def view_outputs(self) -> list:
         return [self.state, self.info, self.status, self.model_choice, self.layer_choice, self.custom_layers,
                 self.bank_choice, self.shown, self.seeds, self.psi, self.cutoff, self.class_box, self.name_index,
-                *self.sliders, self.original, self.edited]
+                self.to_distance, *self.sliders, self.original, self.edited]
 
     def guarded(self, handler: Callable[..., dict]) -> Callable[..., dict]:
         """``handler``, with any error a user can cause shown as one line in the page."""
@@ -241,6 +244,8 @@ class Page:
         self.bank_choice.input(self.guarded(self.on_bank_file), [self.state, self.bank_choice], self.view_outputs)
         self.bank_upload.upload(self.guarded(self.on_bank_upload), [self.state, self.bank_upload], self.view_outputs)
         self.shown.release(self.guarded(self.on_shown), [self.state, self.shown], self.view_outputs, **quick)
+        self.to_distance.input(self.guarded(self.on_to_distance), [self.state, self.to_distance], self.view_outputs,
+                               **quick)
         sample = [self.state, self.seeds, self.psi, self.cutoff, self.class_box]
         for event in (self.seeds.submit, self.psi.release, self.cutoff.submit, self.class_box.submit):
             event(self.guarded(self.on_sample), sample, self.view_outputs, **quick)
@@ -283,6 +288,9 @@ class Page:
         count = max(1, min(int(shown), view.slider_count))
         distances = tuple(d if i < count else 0.0 for i, d in enumerate(view.distances))
         return self.everything(replace(view, shown=count, distances=distances))
+
+    def on_to_distance(self, view: View, flag: bool) -> dict:
+        return self.everything(replace(view, to_distance=bool(flag)))
 
     def on_sample(self, view: View, seeds: str, psi: float, cutoff: float | None, wanted_class: str) -> dict:
         return self.everything(self.sampled(view, parse_seeds(seeds), psi, cutoff, wanted_class))

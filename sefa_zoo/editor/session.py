@@ -67,10 +67,13 @@ class View:
     chosen_class: ChosenClass | None
     shown: int
     distances: tuple[float, ...]  # one per slider, MAX_SLIDERS
+    to_distance: bool = False  # the sliders say where to move to from the bank's boundaries, not how far
 
     def moved(self) -> dict[int, float]:
-        """Direction index -> distance of every shown slider off 0."""
-        return {i: d for i, d in enumerate(self.distances[: self.shown]) if d != 0.0}
+        """Direction index -> distance of every shown slider off 0; every shown slider when the
+        sliders are distances from boundaries (0 is then on the boundary, not unmoved)."""
+        shown = enumerate(self.distances[: self.shown])
+        return {i: d for i, d in shown if d != 0.0 or self.to_distance}
 
     @property
     def origin(self) -> str:
@@ -155,6 +158,7 @@ class OpenModel:
             self.generator, view.bank, view.moved(), view.seeds, truncation_psi=view.truncation_psi,
             truncation_cutoff=view.truncation_cutoff, architecture=self.loaded.architecture,
             class_index=view.chosen_class.index if view.chosen_class else None, model=self.key,
+            to_distance=view.to_distance,
         )
 
     def sample(self, view: View) -> Sample:
@@ -184,8 +188,9 @@ class OpenModel:
         """The codes of the edit: the mapped codes moved, or for a z bank of a per-layer model
         the seeds' latents moved and mapped again (as render_combined does)."""
         if not moves_z(bank, self.generator):
-            return edited_codes(sample.codes, bank, edit.distance_map, edit.layers)
-        z = edited_latents(latents_from_seeds(edit.seeds, self.generator.z_dim), bank, edit.distance_map)
+            return edited_codes(sample.codes, bank, edit.distance_map, edit.layers, to_distance=edit.to_distance)
+        z = edited_latents(latents_from_seeds(edit.seeds, self.generator.z_dim), bank, edit.distance_map,
+                           to_distance=edit.to_distance)
         return map_latents(self.generator, z, truncation_psi=edit.truncation_psi,
                            truncation_cutoff=edit.truncation_cutoff, chosen_class=edit.chosen_class)
 
@@ -278,14 +283,15 @@ class Workspace:
         spec = (spec or "").strip()
         bank = self.model(view.model).factorized(spec)
         return replace(view, bank=bank, bank_file="", layers=spec, shown=min(view.shown, bank.k, MAX_SLIDERS),
-                       distances=zero_distances())
+                       distances=zero_distances(), to_distance=False)
 
     def with_bank(self, view: View, bank: DirectionBank, name: str) -> tuple[View, str | None]:
         """``view`` showing ``bank`` (from the file ``name``): a BankError when the bank is for
         another model, a note when it came from another checkpoint of the same kind."""
         note = self.model(view.model).check_bank(bank)
         shown = min(max(view.shown, DEFAULT_SHOWN), bank.k, MAX_SLIDERS)
-        return replace(view, bank=bank, bank_file=name, layers="", shown=shown, distances=zero_distances()), note
+        return replace(view, bank=bank, bank_file=name, layers="", shown=shown, distances=zero_distances(),
+                       to_distance=view.to_distance and bank.offsets is not None), note
 
     def with_bank_file(self, view: View, name: str) -> tuple[View, str | None]:
         """``view`` with the directions of a bank file named on the command line."""
@@ -317,7 +323,7 @@ class Workspace:
             self._view(key, bank, bank_file, layers), seeds=recipe.seeds, truncation_psi=recipe.truncation_psi,
             truncation_cutoff=recipe.truncation_cutoff,
             chosen_class=ChosenClass(recipe.class_index) if recipe.class_index is not None else None,
-            distances=tuple(distances.get(i, 0.0) for i in range(MAX_SLIDERS)),
+            distances=tuple(distances.get(i, 0.0) for i in range(MAX_SLIDERS)), to_distance=recipe.to_distance,
         )
         view = replace(view, shown=min(max(view.shown, max(moved, default=0) + 1), view.slider_count))
         edited_layers = model.plan(view).layers  # every value checked as `sefa-zoo edit` checks it
