@@ -191,9 +191,9 @@ def test_bad_values_show_the_cli_message_and_the_editor_goes_on(page, tmp_path):
     save_bank(other, tmp_path / "pggan.safetensors")
     upload(page, "bank-upload", tmp_path / "pggan.safetensors")
     status_says(page, "Error: direction bank of 'stylegan2-shapes' was computed for architecture 'pggan'")
-    (tmp_path / "broken.json").write_text('{"format": "sefa-zoo edit recipe", "version": 1')
-    upload(page, "load-recipe", tmp_path / "broken.json")
-    line = status_says(page, "Error: broken.json: not valid JSON")
+    (tmp_path / "__broken__[v2](1).json").write_text('{"format": "sefa-zoo edit recipe", "version": 1')
+    upload(page, "load-recipe", tmp_path / "__broken__[v2](1).json")
+    line = status_says(page, "Error: __broken__[v2](1).json: not valid JSON")  # the name as it is, not Markdown
     assert "\n" not in line and str(tmp_path) not in line
     assert edit_slider(page, 0, 2.0).shape == (32, 32, 3)
     status_says(page, "")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import html
 import json
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -56,11 +57,16 @@ def picture_html(pixels, caption: str, element_id: str) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
+def literal(text: str) -> str:
+    """``text`` as Markdown shows it letter for letter (a file name with * or _ stays as it is)."""
+    return re.sub(r"([\\`*_{}\[\]<>()#+\-.!|~])", r"\\\1", text)
+
+
 def error_line(exc: Exception) -> str:
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
-        return f"Error: {where}{exc.strerror or exc}"
-    return f"Error: {exc}"
+        return literal(f"Error: {where}{exc.strerror or exc}")
+    return literal(f"Error: {exc}")
 
 
 def uploaded(upload: Any, read: Callable[[Path], Any], scratch: Path) -> tuple[Any, str]:
@@ -94,8 +100,8 @@ class Page:
         model = self.workspace.model(view.model)
         bank = view.bank
         height, width = model.sample(replace(view, seeds=view.seeds[:1])).original.shape[:2]
-        return (f"**{html.escape(view.model)}** · {model.loaded.architecture}, {width}x{height} px, "
-                f"{model.generator.num_layers} layers · directions: {html.escape(view.origin)} "
+        return (f"**{literal(view.model)}** · {model.loaded.architecture}, {width}x{height} px, "
+                f"{model.generator.num_layers} layers · directions: {literal(view.origin)} "
                 f"(method {bank.method}, layers {format_layer_spec(list(bank.layer_indices))}, {bank.k} directions)")
 
     def picture_values(self, view: View) -> tuple[str, str]:
@@ -118,7 +124,7 @@ class Page:
         return {
             self.state: view,
             self.info: self.describe(view),
-            self.status: f"Note: {note}" if note else "",
+            self.status: literal(f"Note: {note}") if note else "",
             self.model_choice: gr.update(value=view.model),
             self.layer_choice: gr.update(value=layers_choice),
             self.custom_layers: gr.update(value=view.layers if layers_choice == CUSTOM else ""),
@@ -143,7 +149,7 @@ class Page:
             self.state = gr.State(first)
             gr.Markdown("## sefa-zoo editor")
             self.info = gr.Markdown(self.describe(first), elem_id="info")
-            self.status = gr.Markdown(f"Note: {note}" if note else "", elem_id="status")
+            self.status = gr.Markdown(literal(f"Note: {note}") if note else "", elem_id="status")
             with gr.Row():
                 with gr.Column(scale=1, min_width=320):
                     self._model_controls(first)
@@ -325,12 +331,12 @@ class Page:
     def on_save_png(self, view: View) -> dict:
         pixels = self.workspace.model(view.model).edited(view)
         name = f"{self.file_stem(view)}.png"
-        return {self.download: download(name, png_bytes(pixels), "image/png"), self.status: f"Saved {name}"}
+        return {self.download: download(name, png_bytes(pixels), "image/png"), self.status: literal(f"Saved {name}")}
 
     def on_save_recipe(self, view: View) -> dict:
         text = recipe_text(self.workspace.model(view.model).recipe(view))
         name = f"{self.file_stem(view)}.json"
-        return {self.download: download(name, text.encode("utf-8"), "application/json"), self.status: f"Saved {name}"}
+        return {self.download: download(name, text.encode("utf-8"), "application/json"), self.status: literal(f"Saved {name}")}
 
     def on_save_bank(self, view: View) -> dict:
         name = f"{Path(view.model).stem}_named.safetensors"
@@ -339,7 +345,7 @@ class Page:
             data = path.read_bytes()
         finally:
             path.unlink()
-        return {self.download: download(name, data, "application/octet-stream"), self.status: f"Saved {name}"}
+        return {self.download: download(name, data, "application/octet-stream"), self.status: literal(f"Saved {name}")}
 
     @staticmethod
     def file_stem(view: View) -> str:
