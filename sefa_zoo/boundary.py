@@ -326,13 +326,20 @@ def _read_checked_npy(f: Any, size: int, where: str) -> np.ndarray:
     return array
 
 
+def read_codes_and_scores(
+    codes_file: str | os.PathLike[str], scores_file: str | os.PathLike[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    return read_npy(codes_file, "--codes"), read_npy(scores_file, "--scores")
+
+
 def codes_and_scores_from_files(
     codes_file: str | os.PathLike[str], scores_file: str | os.PathLike[str], generator: Any, space: str | None,
+    read: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """(codes, scores (N,), space) from .npy files: codes (N, D) in z or w, or (N, L, D) in wp
-    (``space`` None: wp for three dimensions, else the model's own space); scores (N,) or (N, 1)."""
-    codes = read_npy(codes_file, "--codes")
-    scores = read_npy(scores_file, "--scores")
+    """(codes, scores (N,), space) from .npy files (or their arrays ``read`` already): codes
+    (N, D) in z or w, or (N, L, D) in wp (``space`` None: wp for three dimensions, else the
+    model's own space); scores (N,) or (N, 1)."""
+    codes, scores = read if read is not None else read_codes_and_scores(codes_file, scores_file)
     if scores.ndim == 2 and scores.shape[1] == 1:
         scores = scores[:, 0]
     if scores.ndim != 1:
@@ -456,7 +463,7 @@ def progress_bar(enabled: bool, total: int, description: str = "sampling and sco
         yield lambda n: bar.advance(task, n)
 
 
-def boundary(
+def find_boundary(
     source: str | os.PathLike[str],
     attribute: str,
     *,
@@ -489,6 +496,7 @@ def boundary(
         raise BoundaryError("--codes and --scores go together: the codes and the score of each")
     if codes_file is not None and scorer is not None:
         raise BoundaryError("--scorer scores sampled images; with --codes and --scores the scores are given")
+    read = read_codes_and_scores(codes_file, scores_file) if codes_file is not None else None
     model = open_model_facts(source, device=device, architecture=architecture, layout=layout,
                              companions=companions, options=options, progress=progress)
     generator = model.generator
@@ -497,7 +505,7 @@ def boundary(
     info: dict[str, Any]
     if codes_file is not None:
         codes, scores, space = codes_and_scores_from_files(codes_file, scores_file, generator,
-                                                           "wp" if per_layer and space is None else space)
+                                                           "wp" if per_layer and space is None else space, read)
         info = {"codes_file": Path(codes_file).name, "scores_file": Path(scores_file).name}
     else:
         space = check_space(space or ("wp" if per_layer else "w" if generator.num_layers > 1 else "z"), generator)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sefa_zoo import SefaZooError, codes_from_seeds, factorize_file, latents_from_seeds, render_edits, save_bank
-from sefa_zoo.boundary import Boundary, ModelFacts, boundary, boundary_bank
+from sefa_zoo.boundary import Boundary, ModelFacts, boundary_bank, find_boundary
 from sefa_zoo.cli.edit import edit
 from sefa_zoo.editing import (
     edited_codes, edited_latents, map_latents, plan_combined, plan_edits, render_combined, truncate,
@@ -204,7 +204,7 @@ def test_a_z_bank_of_a_style_model_refuses_chosen_layers_and_mapped_codes(genera
 
 @pytest.fixture(scope="module")
 def demo_x_boundary():
-    return boundary("stylegan2-shapes", "x", samples=300, ratio=0.1, seed=0)
+    return find_boundary("stylegan2-shapes", "x", samples=300, ratio=0.1, seed=0)
 
 
 def test_moving_to_a_distance_from_the_demos_x_boundary_moves_x(demo_x_boundary):

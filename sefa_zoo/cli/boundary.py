@@ -84,12 +84,12 @@ def boundary(
     check_outputs([target], inputs)
 
     from ..bank import save_bank
-    from ..boundary import boundary as fit
+    from ..boundary import find_boundary
     from ..scoring import get_scorer
     from .edit import check_device
 
     check_device(device)
-    bank = fit(
+    bank = find_boundary(
         checkpoint if checkpoint is not None else model, attribute,
         scorer=get_scorer(scorer) if scorer is not None else None, space=space.value if space else None,
         samples=samples, ratio=ratio, split=split, seed=seed, per_layer=per_layer, batch_size=batch_size,
