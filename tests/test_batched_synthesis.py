@@ -1,6 +1,7 @@
 """Batched synthesis: whichever form of modulated convolution computes a batch (fused: one grouped
 convolution of per-sample kernels; not fused: scaled activations, one shared kernel), every image
-is the one the generator makes for its code alone, in every layout StyleGAN2 and StyleGAN3 read.
+is the one the generator makes for its code alone, in every layout StyleGAN2 and StyleGAN3 read;
+and StyleGAN (v1), whose layers work in place on channels-last maps, likewise.
 """
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sefa_zoo import open_checkpoint
+from sefa_zoo import Checkpoint, open_checkpoint
+from sefa_zoo_plugins.stylegan import StyleGAN, random_stylegan_state
 from sefa_zoo_plugins.stylegan2 import FIXTURE_LAYOUTS, StyleGAN2, random_stylegan2_state, save_stylegan2
 from sefa_zoo_plugins.stylegan2 import generator as stylegan2_generator
 from sefa_zoo_plugins.stylegan3 import StyleGAN3, random_stylegan3_state, save_stylegan3
@@ -39,6 +41,7 @@ def assert_batches_match_single_images(synthesize, codes: torch.Tensor, **kwargs
                 images = synthesize(codes[:batch], fused_modconv=fused, **kwargs)
             difference = (images - expected[:batch]).abs().max().item()
             assert difference < TOLERANCE, (batch, form, difference)
+            assert images.is_contiguous(), (batch, form)  # channels-last stays inside
 
 
 # ---------------------------------------------------------------- StyleGAN2
@@ -98,15 +101,36 @@ def test_stylegan3_batches_are_the_single_images_in_both_forms(stylegan3_generat
     assert_batches_match_single_images(generator.forward_synthesis, codes)
 
 
+# ---------------------------------------------------------------- StyleGAN (v1)
+
+
+def test_stylegan_v1_batches_are_the_single_images():
+    """128 px: the nearest-neighbour up-sampling layers and the transposed-convolution ones."""
+    state = random_stylegan_state(128, z_dim=12, w_dim=12, mapping_layers=2, fmaps_base=128, fmaps_max=8)
+    generator = StyleGAN().build_generator(Checkpoint.from_tensors({f"generator.{k}": v for k, v in state.items()}))
+    codes = codes_for(generator, max(BATCH_SIZES))
+    for noise_mode in ("const", "none"):
+        expected = torch.cat([generator.synthesize(code[None], noise_mode=noise_mode) for code in codes])
+        assert expected.abs().max() > 0.1
+        for batch in BATCH_SIZES:
+            images = generator.synthesize(codes[:batch], noise_mode=noise_mode)
+            assert (images - expected[:batch]).abs().max().item() < TOLERANCE, (batch, noise_mode)
+            assert images.is_contiguous()
+
+
 # ---------------------------------------------------------------- which form a call takes
 
 
-@pytest.mark.parametrize("module", [stylegan2_generator, stylegan3_generator], ids=["stylegan2", "stylegan3"])
-def test_batches_on_a_cpu_take_the_shared_kernel_form(module):
+def test_stylegan2_takes_the_shared_kernel_form_on_a_cpu():
+    assert not stylegan2_generator.fused_modconv_is_faster(torch.device("cpu"))
+    assert stylegan2_generator.fused_modconv_is_faster(torch.device("cuda"))
+
+
+def test_stylegan3_takes_the_shared_kernel_form_for_batches_on_a_cpu():
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
-    assert module.fused_modconv_is_faster(1, cpu)
-    assert not any(module.fused_modconv_is_faster(batch, cpu) for batch in (2, 8, 64))
-    assert module.fused_modconv_is_faster(8, gpu)
+    assert stylegan3_generator.fused_modconv_is_faster(1, cpu)
+    assert not any(stylegan3_generator.fused_modconv_is_faster(batch, cpu) for batch in (2, 8, 64))
+    assert stylegan3_generator.fused_modconv_is_faster(8, gpu)
 
 
 def test_synthesize_uses_the_chosen_form(stylegan2_files, stylegan3_generator_of_config, monkeypatch):
@@ -127,6 +151,6 @@ def test_synthesize_uses_the_chosen_form(stylegan2_files, stylegan3_generator_of
         generator.synthesize(codes)
         assert set(forms) == {False}
         forms.clear()
-        monkeypatch.setattr(module, "fused_modconv_is_faster", lambda batch, device: True)
+        monkeypatch.setattr(module, "fused_modconv_is_faster", lambda *batch_and_device: True)
         generator.synthesize(codes)
         assert set(forms) == {True}
