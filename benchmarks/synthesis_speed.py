@@ -21,7 +21,7 @@ not warmed up: its first call is the first timed repetition. The largest absolut
 between the two paths' images is printed too.
 
 Usage: python benchmarks/synthesis_speed.py [--nvidia-repo PATH] [--stylegan3-repo PATH]
-       [--device cpu|cuda] [--runs 5] [--models ...] [--threads N] [--write docs/benchmarks.md]
+       [--device cpu|cuda] [--runs 5] [--models ...] [--batches N ...] [--threads N] [--write docs/benchmarks.md]
 The checkpoints are written once under benchmarks/.work/synthesis/. Each architecture's
 results go to their own marked section of the markdown file; only the architectures run
 are rewritten.
@@ -45,22 +45,25 @@ from doc_sections import write_section
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work" / "synthesis"
-BATCH_SIZES = (1, 8)
+BATCH_SIZES = (1, 4, 8, 16)  # StyleGAN3-T 256 takes minutes per batch on a CPU: (1, 4, 8) there
 TRUNCATION_PSI = 0.7
 TRUNCATION_CUTOFF = 8
 MIN_REPETITION_S = 0.2  # one timed repetition repeats the call until it lasts about this long
 NO_WARM_UP_S = 10.0  # a call this slow is timed from its first run: one-time costs are lost in it
-MODELS = {  # name -> (architecture, file name, fixture-state arguments)
+MODELS = {  # name -> (architecture, file name, fixture-state arguments, batch sizes)
     "demo 32×32": (
         "stylegan2", "demo-32.pkl",
         {"resolution": 32, "z_dim": 64, "w_dim": 64, "mapping_layers": 4, "channel_base": 1024, "channel_max": 128},
+        BATCH_SIZES,
     ),
     "config-f 256×256": (
         "stylegan2", "config-f-256.pkl", {"resolution": 256, "z_dim": 512, "w_dim": 512, "mapping_layers": 8},
+        BATCH_SIZES,
     ),
     "StyleGAN3-T 256×256": (
         "stylegan3", "stylegan3-t-256.pkl",
         {"config": "T", "resolution": 256, "z_dim": 512, "w_dim": 512, "channel_base": 32768, "channel_max": 512},
+        (1, 4, 8),
     ),
 }
 SECTIONS = {  # architecture -> (marked section, heading it goes under when missing)
@@ -198,7 +201,9 @@ def timed_first_call(call: Callable[[], object], device: str) -> tuple[object, f
     return result, time.perf_counter() - start
 
 
-def bench_model(name: str, path: Path, networks, args: argparse.Namespace) -> list[dict]:
+def bench_model(
+    name: str, path: Path, networks, args: argparse.Namespace, batch_sizes: tuple[int, ...]
+) -> list[dict]:
     import torch
 
     import sefa_zoo
@@ -210,7 +215,7 @@ def bench_model(name: str, path: Path, networks, args: argparse.Namespace) -> li
     noise = {"noise_mode": "const"} if architecture.name == "stylegan2" else {}
 
     rows = []
-    for batch in BATCH_SIZES:
+    for batch in args.batches or batch_sizes:
         z = sefa_zoo.latents_from_seeds(range(batch), ours.z_dim).to(args.device)
         label = torch.zeros([batch, 0], device=args.device)
 
@@ -315,11 +320,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="timed repetitions per measurement (default 5)")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS), metavar="MODEL",
                         help=f"which generators (default all: {', '.join(MODELS)})")
+    parser.add_argument("--batches", type=int, nargs="+", metavar="N",
+                        help="batch sizes (default: 1 4 8 16; 1 4 8 for StyleGAN3)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--write", type=Path, help="write the results into this markdown file's marked section")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.batches and min(args.batches) < 1:
+        parser.error("--batches must be at least 1")
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
 
@@ -337,8 +346,10 @@ def main() -> None:
         networks = None if repo is None else import_nvidia_networks(repo, option, module)
         rows = []
         for name in names:
-            _, file_name, state_args = MODELS[name]
-            rows += bench_model(name, make_checkpoint(architecture, file_name, state_args), networks, args)
+            _, file_name, state_args, batch_sizes = MODELS[name]
+            rows += bench_model(
+                name, make_checkpoint(architecture, file_name, state_args), networks, args, batch_sizes
+            )
         if networks is None:
             reference_note = f"{NOT_AVAILABLE} (no {option} given)"
         else:
