@@ -18,7 +18,10 @@ from .. import __version__
 from ..errors import SefaZooError
 from ..interrupts import INTERRUPTED
 from ..plugins import PluginWarning, set_plugins_dir
-from . import catalogue, download, edit, editor, factorize, plugins
+from . import (
+    boundary, catalogue, direction_layers, download, edit, editor, evaluate, factorize, ganspace, name, plugins,
+    project, render,
+)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -135,9 +138,16 @@ app.command("list")(guarded(catalogue.list_models))
 app.command("info")(guarded(catalogue.info))
 app.command("download")(guarded(download.download))
 app.command("factorize")(guarded(factorize.factorize))
+app.command("ganspace")(guarded(ganspace.ganspace))
+app.command("boundary")(guarded(boundary.boundary))
+app.command("project")(guarded(project.project))
 app.command("edit")(guarded(edit.edit))
-app.command("plugins")(guarded(plugins.plugins))
+app.command("render")(guarded(render.render))
 app.command("editor")(guarded(editor.editor))
+app.command("name")(guarded(name.name))
+app.command("direction-layers")(guarded(direction_layers.direction_layers))
+app.command("evaluate")(guarded(evaluate.evaluate))
+app.command("plugins")(guarded(plugins.plugins))
 
 
 def main() -> None:
