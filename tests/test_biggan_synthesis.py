@@ -17,6 +17,7 @@ from sefa_zoo_plugins.biggan_deep import (
     small_config,
 )
 from sefa_zoo_plugins.biggan_deep.generator import TruncationStatistics, statistics_row
+from support.projections import torch_matrices
 from typer.testing import CliRunner
 
 import sefa_zoo
@@ -235,7 +236,7 @@ def test_projection_equals_the_packages_spectrally_normalised_weights(root):
     with torch.no_grad():  # a forward pass at eval sets .weight from the stored u and v
         theirs(torch.zeros(1, 8), torch.zeros(1, 10), 1.0)
     checkpoint = sefa_zoo.open_checkpoint(folder)
-    (ours,) = BigGANDeep().projection(checkpoint, [0], projection="all-conditional")
+    (ours,) = torch_matrices(BigGANDeep().projection(checkpoint, [0], projection="all-conditional"))
     blocks = [layer for layer in theirs.generator.layers if hasattr(layer, "bn_0")]
     parts = [theirs.generator.gen_z.weight[:, :8]] + [
         getattr(getattr(block, f"bn_{k}"), which).weight[:, :8]
