@@ -13,6 +13,8 @@ from .errors import (
     LayoutError,
     OutputPathError,
     PluginError,
+    RecipeError,
+    ScorerError,
     SefaZooError,
     SynthesisUnavailableError,
     UnknownArchitectureError,
@@ -44,6 +46,17 @@ _LAZY = {
     "load_generator": ".editing", "plan_edits": ".editing", "render_edits": ".editing", "truncate": ".editing",
     "RenderedEdits": ".outputs.rendered", "render_for_display": ".outputs.rendered",
     "write_edit_outputs": ".outputs.folder",
+    "CombinedEdit": ".editing", "distance_units": ".editing", "edited_codes": ".editing",
+    "edited_latents": ".editing", "layer_offsets": ".editing", "map_latents": ".editing",
+    "plan_combined": ".editing", "render_combined": ".editing", "synthesize_codes": ".editing",
+    "Recipe": ".recipe", "load_recipe": ".recipe", "make_recipe": ".recipe", "render_recipe": ".recipe",
+    "save_recipe": ".recipe",
+    "Scorer": ".scoring", "get_scorer": ".scoring", "score_images": ".scoring", "scorers": ".scoring",
+    "ganspace": ".ganspace",
+    "find_boundary": ".boundary",
+    "DirectionRef": ".conditioning", "project_direction": ".conditioning",
+    "EvaluationSettings": ".evaluation", "evaluate_banks": ".evaluation",
+    "ModelBank": ".api", "factorize_catalogue_model": ".api",
 }
 
 
@@ -68,6 +81,11 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "CombinedEdit", "DirectionRef", "EvaluationSettings", "ModelBank", "Recipe", "RecipeError", "Scorer",
+    "ScorerError", "distance_units", "edited_codes", "edited_latents", "evaluate_banks", "factorize_catalogue_model",
+    "find_boundary", "ganspace", "get_scorer", "layer_offsets", "load_recipe", "make_recipe", "map_latents",
+    "plan_combined", "project_direction", "render_combined", "render_recipe", "save_recipe", "score_images",
+    "scorers", "synthesize_codes",
     "Architecture", "BankError", "CatalogueEntry", "CatalogueError", "CatalogueWarning", "Checkpoint", "CheckpointError",
     "DirectionBank", "EditPlan", "Factorization", "FetchError", "Generator", "HubSource", "LayerSpecError",
     "LayoutError", "LocalSource", "OutputPathError", "PluginError", "PluginWarning", "ProjectionLayer",

@@ -78,5 +78,9 @@ class ChecksumMismatchError(FetchError):
     pass
 
 
+class ScorerError(SefaZooError):
+    """An unknown scorer or attribute, or a scorer that answered something unusable."""
+
+
 class RecipeError(SefaZooError):
     """An edit recipe file is unreadable or malformed, or does not match the model or bank given."""

@@ -14,17 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import SefaZooError
+from .errors import ScorerError, SefaZooError
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
 MAX_NAME_CHARS = 80
-
-
-class ScorerError(SefaZooError):
-    """An unknown scorer or attribute, or a scorer that answered something unusable."""
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ print("HEAVY", ",".join(heavy))
 @pytest.mark.parametrize("argv", [
     ["--help"], ["list"], ["list", "--json"], ["list", "stylegan2", "--arch", "stylegan2"], ["plugins"],
     ["factorize", "--help"], ["edit", "--help"], ["download", "--help"], ["info", "--help"],
+    ["editor", "--help"], ["render", "--help"], ["name", "--help"], ["ganspace", "--help"], ["boundary", "--help"],
+    ["project", "--help"], ["direction-layers", "--help"], ["evaluate", "--help"],
 ])
 def test_commands_that_need_no_torch_do_not_import_it(argv):
     out = subprocess.run([sys.executable, "-c", CHECK, *argv], capture_output=True, text=True, check=True)

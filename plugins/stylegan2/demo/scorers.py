@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sefa_zoo import hookimpl
-from sefa_zoo.scoring import Scorer
+from sefa_zoo import Scorer, hookimpl
 
 from . import shipped
 
