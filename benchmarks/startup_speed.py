@@ -35,22 +35,26 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--write", type=Path, help="write the results as markdown to this file")
     args = parser.parse_args()
-    lines = [
-        f"Medians of {args.runs} fresh processes per mode, alternated; ratio per pair. "
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}.",
-        "",
-        "| command | sefa-zoo s | with torch imported first s | ratio |",
-        "|---|---|---|---|",
-    ]
+    load_at_start = os.getloadavg()[0]
+    rows = []
     for argv in COMMANDS:
         ours, heavy = [], []
         for _ in range(args.runs):
             ours.append(wall(RUN, argv))
             heavy.append(wall(WITH_TORCH, argv))
         ratio = statistics.median(a / b for a, b in zip(ours, heavy))
-        lines.append(f"| `sefa-zoo {' '.join(argv)}` | {statistics.median(ours):.3f} | "
-                     f"{statistics.median(heavy):.3f} | {ratio:.2f} |")
-        print(lines[-1], flush=True)
+        rows.append(f"| `sefa-zoo {' '.join(argv)}` | {statistics.median(ours):.3f} ({min(ours):.3f}) | "
+                    f"{statistics.median(heavy):.3f} | {ratio:.2f} |")
+        print(rows[-1], flush=True)
+    lines = [
+        f"Medians of {args.runs} fresh processes per mode, alternated; ratio per pair. "
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"1-minute load average {load_at_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.",
+        "",
+        "| command | sefa-zoo s (fastest) | with torch imported first s | ratio |",
+        "|---|---|---|---|",
+        *rows,
+    ]
     text = "\n".join(lines) + "\n"
     if args.write:
         write_section(args.write, "startup-speed", text)
