@@ -11,12 +11,11 @@ downloading: huggingface_hub would otherwise retry an unreachable server for abo
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from huggingface_hub import constants as hf_constants
 from huggingface_hub import errors as hf_errors
@@ -25,7 +24,6 @@ from huggingface_hub import (
     get_hf_file_metadata,
     hf_hub_download,
     hf_hub_url,
-    try_to_load_from_cache,
 )
 from huggingface_hub.file_download import http_get
 from huggingface_hub.utils import WeakFileLock, http_backoff, httpx
@@ -40,7 +38,7 @@ from .errors import (
     OfflineNotCachedError,
     RemoteNotFoundError,
 )
-from .paths import cache_dir
+from .cached_files import cached_hub_file, hub_files, url_target
 from .sources import HubSource, LocalSource, UrlSource
 
 LIBRARY_NAME = "sefa-zoo"
@@ -129,41 +127,24 @@ def hub_endpoint() -> str | None:
     return value or None
 
 
-def _hub_files(source: HubSource) -> list[tuple[str, int | None]]:
-    """(path in the repository, size from the catalogue) of the weights and every companion."""
-    return [(source.filename, source.size)] + [(source.companion_path(c), c.size) for c in source.companions]
-
-
-def _cached_file(source: HubSource, filename: str) -> Path | None:
-    found = try_to_load_from_cache(source.repo_id, filename, revision=source.revision)
-    return Path(found) if isinstance(found, str) else None
-
-
-def cached_hub(source: HubSource) -> Path | None:
-    """The weights in the Hub cache, when they and every companion file are there."""
-    if any(_cached_file(source, filename) is None for filename, _ in _hub_files(source)[1:]):
-        return None
-    return _cached_file(source, source.filename)
-
-
 def fetch_hub(source: HubSource, *, progress: bool = True) -> Path:
     """The weights, downloaded with their companion files (same repository, revision and folder:
     the Hub cache puts them side by side in the revision's snapshot folder)."""
-    return fetch_hub_files(source, _hub_files(source), progress=progress)[0]
+    return fetchhub_files(source, hub_files(source), progress=progress)[0]
 
 
 def fetch_hub_companions(source: HubSource, *, progress: bool = True) -> list[Path]:
     """The companion files alone (for weights read remotely), each where fetch_hub puts it."""
-    return fetch_hub_files(source, _hub_files(source)[1:], progress=progress)
+    return fetchhub_files(source, hub_files(source)[1:], progress=progress)
 
 
-def fetch_hub_files(source: HubSource, files: list[tuple[str, int | None]], *, progress: bool = True) -> list[Path]:
+def fetchhub_files(source: HubSource, files: list[tuple[str, int | None]], *, progress: bool = True) -> list[Path]:
     """The local paths of ``files`` ((path in the repository, catalogue size)), downloaded where missing."""
-    missing = [(filename, size) for filename, size in files if _cached_file(source, filename) is None]
+    missing = [(filename, size) for filename, size in files if cached_hub_file(source, filename) is None]
     if offline():
         if missing:
             raise not_cached_offline(source.describe_file(missing[0][0]))
-        return [_cached_file(source, filename) for filename, _ in files]  # type: ignore[misc]
+        return [cached_hub_file(source, filename) for filename, _ in files]  # type: ignore[misc]
     endpoint = hub_endpoint()
     shown = endpoint or hf_constants.ENDPOINT
     # Every file's size is checked before any download: a companion that is not there fails
@@ -259,22 +240,8 @@ def transfer_error(what: str, exc: Exception) -> FetchError | None:
 # --- url -------------------------------------------------------------------------------------
 
 
-def _url_target(source: UrlSource) -> Path:
-    name = unquote(PurePosixPath(urlsplit(source.url).path).name)
-    if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
-        name = "checkpoint"
-    # Stored under the expected sha256 (the catalogue requires one for URL sources).
-    folder = source.sha256 or "url-" + hashlib.sha256(source.url.encode()).hexdigest()
-    return cache_dir() / "downloads" / folder / name
-
-
-def cached_url(source: UrlSource) -> Path | None:
-    target = _url_target(source)
-    return target if target.is_file() else None
-
-
 def fetch_url(source: UrlSource, *, progress: bool = True) -> Path:
-    target = _url_target(source)
+    target = url_target(source)
     if target.is_file():
         return target
     if offline():
@@ -386,11 +353,6 @@ def _url_error(source: UrlSource, exc: Exception) -> FetchError | None:
 
 
 # --- local -----------------------------------------------------------------------------------
-
-
-def cached_local(source: LocalSource) -> Path | None:
-    path = Path(source.path).expanduser()
-    return path if path.is_file() else None
 
 
 def fetch_local(source: LocalSource, *, progress: bool = True) -> Path:

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -768,3 +769,24 @@ def test_only_hub_sources_take_companions():
     with pytest.raises(CatalogueError, match="field 'source.companions' is not known for a url source"):
         source_from_dict({"kind": "url", "url": "https://example.org/w.bin", "sha256": SHA,
                           "companions": {"config.json": None}}, "entry 'x'")
+
+
+def test_the_cache_lookup_agrees_with_huggingface_hub(hub):
+    """sefa_zoo.cached_files finds cached files without huggingface_hub's download code: its
+    answer must be the library's, for a cached file, a file not cached and a commit not cached."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from sefa_zoo.cached_files import cached_hub_file
+
+    repo = hub.add_repo("org/model", {"G.pt": DATA, "sub/config.json": b"{}"})
+    entry = hub_entry(repo)
+    assert cached_hub_file(entry.source, "G.pt") is None
+    path = fetch(entry, progress=False)
+    for filename in ("G.pt", "sub/config.json", "other.pt"):
+        theirs = try_to_load_from_cache("org/model", filename, revision=repo.commit)
+        theirs = Path(theirs) if isinstance(theirs, str) else None
+        assert cached_hub_file(entry.source, filename) == theirs
+    assert cached_hub_file(entry.source, "G.pt") == path
+    other_commit = replace(entry.source, revision="0" * 40)
+    assert cached_hub_file(other_commit, "G.pt") is None
+    assert try_to_load_from_cache("org/model", "G.pt", revision="0" * 40) is None

@@ -20,7 +20,8 @@ try:
     app(sys.argv[1:], prog_name="sefa-zoo")
 except SystemExit as exit:
     assert not exit.code, exit.code
-heavy = sorted(name for name in ("torch", "numpy", "PIL", "safetensors") if name in sys.modules)
+heavy = sorted(name for name in ("torch", "numpy", "PIL", "safetensors", "gradio", "sklearn",
+                                  "huggingface_hub.file_download") if name in sys.modules)
 print("HEAVY", ",".join(heavy))
 """
 
