@@ -6,8 +6,9 @@ and NVIDIA's published models. Compares sefa-zoo against the original release's 
 whole file, stack the style weights, normalise, ``np.linalg.eig``) in the same run, on the same files:
 
   * in-process: seconds to open + factorize all layers, and the extra peak RSS above an
-    interpreter that has already imported torch, numpy and sefa_zoo (one fresh child
-    process per measurement, so every peak is that run's own);
+    interpreter that has already imported numpy and sefa_zoo, and torch for the release's side
+    only: sefa-zoo's route never imports it (one fresh child process per measurement, so every
+    peak is that run's own);
   * whole process: wall time of ``sefa-zoo factorize --checkpoint F`` against
     ``python -c <the release's bare path>``.
 
@@ -60,14 +61,14 @@ DETECTED_AS = {"huggan": "genforce"}
 # pickles (the release would need NVIDIA's code) and TensorFlow pickles (the release has no reader
 # for them at all) are loaded whole by sefa-zoo's own restricted unpicklers.
 RELEASE_PATH = r"""
-import sys, numpy as np, torch
+import sys, numpy as np
 import sefa_zoo
 from sefa_zoo.loading import container_of, flatten
 from sefa_zoo.nvidia_pickle import load_nvidia_pickle
 from sefa_zoo.tf_pickle import load_tf_pickle
 
 LOADERS = {
-    "torch-zip": lambda path: torch.load(path, map_location="cpu", weights_only=True),
+    "torch-zip": lambda path: sys.modules["torch"].load(path, map_location="cpu", weights_only=True),
     "pickle": load_nvidia_pickle,
     "tf-pickle": load_tf_pickle,
 }
@@ -102,6 +103,8 @@ def rss_peak():
 
 
 import sefa_zoo.api, sefa_zoo.loading  # sefa_zoo loads lazily; its import is not what is measured
+if mode != "sefa-zoo":
+    import torch  # the release's route needs it; sefa-zoo's never imports it (and runs slower beside it)
 
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")  # reset the peak to the current RSS
@@ -117,7 +120,7 @@ print(json.dumps({"seconds": seconds, "extra_peak": max(0, rss_peak() - base), "
 """
 
 # The release's whole command as a bare process.
-BARE_RELEASE = RELEASE_PATH + "\nrelease_path(sys.argv[1])\n"
+BARE_RELEASE = "import torch\n" + RELEASE_PATH + "\nrelease_path(sys.argv[1])\n"
 
 
 def fixture_writer(architecture: str, resolution: int):
