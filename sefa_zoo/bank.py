@@ -350,6 +350,18 @@ def _safetensors_writer(bank: DirectionBank) -> Writer:
     return lambda path: path.write_bytes(data)
 
 
+def rewrite_bank(path: str | Path, change: Callable[[DirectionBank], DirectionBank]) -> DirectionBank:
+    """Load the bank at ``path``, apply ``change`` (``with_names``, ``with_direction_layers``...) and
+    write the result back atomically; a BankError from ``change`` names the file."""
+    bank = load_bank(path)
+    try:
+        bank = change(bank)
+    except BankError as exc:
+        raise BankError(f"{path}: {exc}") from None
+    save_bank(bank, path)
+    return bank
+
+
 def load_bank(path: str | Path) -> DirectionBank:
     """Read and validate a bank; every problem is a BankError naming the file and the field.
 

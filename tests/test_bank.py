@@ -1,4 +1,5 @@
 import json
+import re
 import struct
 import time
 from dataclasses import replace
@@ -454,3 +455,15 @@ def test_digest_covers_what_edits_depend_on():
     assert with_offsets.digest() != plain
     assert replace(bank, offsets=np.ones(3)).digest() != with_offsets.digest()
     assert replace(bank, mean=np.ones(16, dtype=np.float32), method_info={"samples": 5}).digest() == plain
+
+
+def test_rewrite_bank_names_the_file_and_leaves_it_untouched_on_error(tmp_path):
+    from sefa_zoo.bank import rewrite_bank
+
+    path = save_bank(make_bank(k=3), tmp_path / "b.safetensors")
+    before = path.read_bytes()
+    with pytest.raises(BankError, match=f"^{re.escape(str(path))}: direction 7 does not exist"):
+        rewrite_bank(path, lambda bank: bank.with_names({7: "x"}))
+    assert path.read_bytes() == before
+    assert rewrite_bank(path, lambda bank: bank.with_names({1: "pose"})).direction_names == ("", "pose", "")
+    assert load_bank(path).name_of(1) == "pose"

@@ -32,17 +32,10 @@ def direction_layers(
 ) -> None:
     """Give directions of a bank their own layers (GANSpace's E(i, start-end)): edit, the API and
     the editor then move each on its own layers and the others on the edit's; or list them."""
-    from ..bank import load_bank, save_bank
+    from ..bank import load_bank, rewrite_bank
 
     wanted = parse_direction_layers(assignments)
-    directions = load_bank(bank)
-    if wanted:
-        for index in wanted:
-            if index >= directions.k:
-                raise SefaZooError(f"{bank}: direction {index} does not exist (the bank has directions "
-                                   f"0-{directions.k - 1})")
-        directions = directions.with_direction_layers(wanted)
-        save_bank(directions, bank)
+    directions = rewrite_bank(bank, lambda found: found.with_direction_layers(wanted)) if wanted else load_bank(bank)
     _print_directions(directions)
     if wanted:
         typer.echo(f"wrote {bank}")

@@ -29,17 +29,10 @@ def name(
 ) -> None:
     """Name directions of a bank (stored in its metadata and shown by edit, its report and the
     editor), or list its directions with their names."""
-    from ..bank import load_bank, save_bank
+    from ..bank import load_bank, rewrite_bank
 
     wanted = parse_names(names)
-    directions = load_bank(bank)
-    if wanted:
-        for index in wanted:
-            if index >= directions.k:
-                raise SefaZooError(f"{bank}: direction {index} does not exist (the bank has directions "
-                                   f"0-{directions.k - 1})")
-        directions = directions.with_names(wanted)
-        save_bank(directions, bank)
+    directions = rewrite_bank(bank, lambda found: found.with_names(wanted)) if wanted else load_bank(bank)
     _print_directions(directions)
     if wanted:
         typer.echo(f"wrote {bank}")
