@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,6 +199,34 @@ def _open_remotely(entry: CatalogueEntry, progress: bool) -> _RemoteReading | No
         checkpoint = open_remote_checkpoint(remote)
     checkpoint.companions.update(fetch_companions(entry, progress=progress))
     return _RemoteReading(remote, checkpoint)
+
+
+def open_with_provenance(
+    source: str | os.PathLike[str],
+    *,
+    device: Any = "cpu",
+    architecture: str | None = None,
+    layout: str | None = None,
+    companions: Mapping[str, str | os.PathLike[str]] | None = None,
+    options: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> tuple[Any, Checkpoint, dict[str, str]]:
+    """A catalogue model or a checkpoint file (as ``open_generator`` tells them apart) opened for a
+    sampling method: (the LoadedGenerator, its Checkpoint, the provenance a bank records, as
+    ``factorize`` records it)."""
+    from .editing import open_generator  # torch: only for methods that render
+
+    loaded = open_generator(source, device=device, architecture=architecture, layout=layout, progress=progress,
+                            companions=companions, options=options)
+    if loaded.from_catalogue:
+        checkpoint, entry, path = open_model(loaded.name, progress=False)
+        provenance = dict(model=entry.name, checkpoint_sha256=entry.source.sha256 or sha256_file(path),
+                          checkpoint_source=_shareable(entry.source), checkpoint_revision=_revision(entry.source))
+    else:
+        checkpoint = open_checkpoint(loaded.path, companions=companions)
+        provenance = dict(model=loaded.path.name, checkpoint_sha256=sha256_file(loaded.path),
+                          checkpoint_source=loaded.path.name)
+    return loaded, checkpoint, provenance
 
 
 def _revision(source: Source) -> str:

@@ -420,21 +420,12 @@ def open_model_facts(
 ) -> ModelFacts:
     """A catalogue model or a checkpoint file opened for a boundary: its generator, its layers'
     names and the provenance a bank records (as ``factorize`` records it)."""
-    from .api import _revision, _shareable, layer_table, open_model
-    from .editing import open_generator
-    from .hashing import sha256_file
-    from .loading import open_checkpoint
+    from .api import layer_table, open_with_provenance
 
-    loaded = open_generator(source, device=device, architecture=architecture, layout=layout, progress=progress,
-                            companions=companions, options=options)
-    if loaded.from_catalogue:
-        checkpoint, entry, path = open_model(loaded.name, progress=False)
-        provenance = dict(model=entry.name, checkpoint_sha256=entry.source.sha256 or sha256_file(path),
-                          checkpoint_source=_shareable(entry.source), checkpoint_revision=_revision(entry.source))
-    else:
-        checkpoint = open_checkpoint(loaded.path, companions=companions)
-        provenance = dict(model=loaded.path.name, checkpoint_sha256=sha256_file(loaded.path),
-                          checkpoint_source=loaded.path.name)
+    loaded, checkpoint, provenance = open_with_provenance(
+        source, device=device, architecture=architecture, layout=layout, companions=companions, options=options,
+        progress=progress,
+    )
     _, _, table = layer_table(checkpoint, architecture=loaded.architecture, layout=loaded.layout, options=options)
     return ModelFacts(loaded.generator, loaded.architecture, loaded.layout,
                       _index_names(table, loaded.generator.num_layers), provenance)

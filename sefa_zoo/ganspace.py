@@ -31,14 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .api import layer_table, open_model, select_layers
+from .api import layer_table, select_layers
 from .bank import DirectionBank
 from .classes import ChosenClass, resolve_class
-from .editing import GANSPACE, device_of, open_generator
+from .editing import GANSPACE, device_of
 from .errors import SefaZooError
 from .factorizer import canonical_signs, gram
-from .hashing import sha256_file
-from .loading import open_checkpoint
 from .plugins import call_plugin, plugin_call
 
 METHOD = GANSPACE
@@ -285,19 +283,13 @@ def open_for_ganspace(
 ) -> OpenedModel:
     """A catalogue model or a checkpoint file (as ``open_generator`` tells them apart), opened
     with its generator and the provenance a bank records (as ``factorize`` records it)."""
-    from .api import _revision, _shareable
+    from .api import open_with_provenance
     from .lookup import get_architecture
 
-    loaded = open_generator(source, device=device, architecture=architecture, layout=layout, progress=progress,
-                            companions=companions, options=options)
-    if loaded.from_catalogue:
-        checkpoint, entry, path = open_model(loaded.name, progress=False)
-        provenance = dict(model=entry.name, checkpoint_sha256=entry.source.sha256 or sha256_file(path),
-                          checkpoint_source=_shareable(entry.source), checkpoint_revision=_revision(entry.source))
-    else:
-        checkpoint = open_checkpoint(loaded.path, companions=companions)
-        provenance = dict(model=loaded.path.name, checkpoint_sha256=sha256_file(loaded.path),
-                          checkpoint_source=loaded.path.name)
+    loaded, checkpoint, provenance = open_with_provenance(
+        source, device=device, architecture=architecture, layout=layout, companions=companions, options=options,
+        progress=progress,
+    )
     return OpenedModel(loaded.generator, checkpoint, get_architecture(loaded.architecture), loaded.layout,
                        provenance)
 
