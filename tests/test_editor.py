@@ -18,6 +18,7 @@ from sefa_zoo.editor.session import MAX_SEEDS, MAX_SLIDERS, ModelSource, Workspa
 from sefa_zoo.outputs.imaging import to_uint8
 
 from support.editing_toys import conditional_dcgan_file, dcgan_file, fake_wplus  # noqa: F401  (fixtures)
+from support.hub_server import hub  # noqa: F401  (fixture)
 
 DEMO = "stylegan2-shapes"
 
@@ -382,3 +383,38 @@ def test_boundary_sliders_can_say_where_to_move_to_and_recipes_keep_it(workspace
     again = workspace.view_of_recipe(recipe, [(boundary, "boundary.safetensors")])
     assert again.to_distance and np.array_equal(model.edited(again), model.edited(target))
     assert not workspace.with_layers(again, "all").to_distance
+
+
+def test_a_catalogue_model_not_yet_cached_is_downloaded_with_a_progress_bar_the_page_tracks(
+        hub, register_plugin, monkeypatch):  # noqa: F811  (fixture)
+    """The page's model picker wraps opening in gr.Progress(track_tqdm=True), which patches tqdm's
+    update and forwards every call to the page (whether the terminal bar shows or not): the download
+    must report all its bytes through a tqdm bar while the model opens."""
+    import hashlib
+
+    from huggingface_hub.utils import tqdm as hub_tqdm
+
+    from sefa_zoo.hookspecs import hookimpl
+    from sefa_zoo_plugins.stylegan2.demo.shipped import catalogue_entry, weights_path
+
+    data = weights_path().read_bytes()
+    repo = hub.add_repo("org/shapes", {"G.safetensors": data})
+    entry = {**catalogue_entry(), "name": "test-hub-shapes",
+             "source": {"kind": "hub", "repo_id": "org/shapes", "filename": "G.safetensors", "revision": repo.commit,
+                        "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}}
+
+    class Entries:
+        @hookimpl
+        def register_catalogue_entries(self, register):
+            register(entry)
+
+    register_plugin(Entries(), "test-hub-shapes")
+    reported = []
+    update = hub_tqdm.update
+    monkeypatch.setattr(hub_tqdm, "update", lambda bar, n=1: (reported.append(n), update(bar, n))[1])
+    space = Workspace(ModelSource(name=DEMO))
+    space.first_view()
+    view = space.view_of("test-hub-shapes")
+    assert view.model == "test-hub-shapes" and space.model("test-hub-shapes").edited(view).shape == (32, 32, 3)
+    assert sum(n for n in reported) == len(data)
+    assert any(request.path.endswith("/G.safetensors") for request in hub.seen("GET"))
